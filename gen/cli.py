@@ -1,0 +1,23 @@
+"""The `gen` command: a thin layer over the core in gen/. Each command lives in gen/commands/."""
+
+from __future__ import annotations
+
+import typer
+
+from gen.commands import render
+
+app = typer.Typer(
+    name="gen",
+    help="triton-obs: Grafana dashboards and Prometheus rules for Triton, as code.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+app.command("dashboards")(render.dashboards)
+app.command("build")(render.build)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,162 @@
+"""Build every dashboard for the chosen environments and render them into out/.
+
+For each environment and dashboard:
+  out/grafana/<env>/<uid>.json   the dashboard JSON, for import by hand or through the API
+  out/<env>/dashboard-<name>.yaml a ConfigMap the Grafana sidecar of kube-prometheus-stack reads
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gen import definitions, k8s
+from gen.errors import UserError
+from gen.grafana_json import iter_panels, normalise
+from gen.outdir import Artifact
+from gen.settings import Environment, Settings
+
+PACKAGE = "dashboards"
+FUNCTION = "dashboard"
+MAX_UID_LENGTH = 40  # Grafana rejects longer uids
+UID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+SIDECAR_LABEL = {"grafana_dashboard": "1"}
+
+
+@dataclass(frozen=True)
+class BuiltDashboard:
+    env: Environment
+    name: str  # the definition's module name
+    source: str  # the definition file, relative to the project root
+    model: dict[str, Any]  # the normalised dashboard JSON, exactly as written to out/
+
+    @property
+    def uid(self) -> str:
+        return self.model["uid"]
+
+    @property
+    def title(self) -> str:
+        return self.model["title"]
+
+    @property
+    def json_path(self) -> str:
+        return f"grafana/{self.env.name}/{self.uid}.json"
+
+    @property
+    def configmap_path(self) -> str:
+        return f"{self.env.name}/dashboard-{self.name}.yaml"
+
+
+def _check(built: BuiltDashboard) -> None:
+    where = f"{built.source}: dashboard() for environment '{built.env.name}'"
+    uid = built.model.get("uid")
+    if not uid or not isinstance(uid, str):
+        raise UserError(f"{where}: uid: missing")
+    if len(uid) > MAX_UID_LENGTH:
+        raise UserError(f"{where}: uid: '{uid}' has {len(uid)} characters, Grafana allows {MAX_UID_LENGTH}")
+    if not UID_PATTERN.match(uid):
+        raise UserError(f"{where}: uid: '{uid}' may only contain letters, digits, '-' and '_'")
+    if not built.model.get("title"):
+        raise UserError(f"{where}: title: missing")
+    ids: set[int] = set()
+    for panel in iter_panels(built.model):
+        title = panel.get("title") or f"#{panel.get('id')}"
+        if panel.get("id") in ids:
+            raise UserError(f"{where}: panel '{title}': id {panel.get('id')} is used twice")
+        ids.add(panel.get("id"))
+        if panel.get("type") == "row":
+            continue
+        targets = panel.get("targets") or []
+        if not targets:
+            raise UserError(f"{where}: panel '{title}': targets: the panel has no query")
+        for target in targets:
+            if not str(target.get("expr", "")).strip():
+                raise UserError(f"{where}: panel '{title}': target {target.get('refId', '?')}: expr is empty")
+
+
+def _check_unique(dashboards: list[BuiltDashboard]) -> None:
+    uids: dict[str, BuiltDashboard] = {}
+    titles: dict[tuple[str, str], BuiltDashboard] = {}
+    for built in dashboards:
+        other = uids.setdefault(built.uid, built)
+        if other is not built:
+            raise UserError(
+                f"{built.source}: dashboard() for environment '{built.env.name}': uid: '{built.uid}' is also "
+                f"used by {other.source} for environment '{other.env.name}'"
+            )
+        # Grafana refuses two dashboards with one title in one folder (412 name-exists).
+        key = (built.env.grafana.folder_uid, built.title)
+        other = titles.setdefault(key, built)
+        if other is not built:
+            raise UserError(
+                f"{built.source}: dashboard() for environment '{built.env.name}': title: '{built.title}' "
+                f"is also used by {other.source} in folder '{built.env.grafana.folder_uid}'"
+            )
+
+
+def build_dashboards(settings: Settings, envs: list[Environment] | list[str] | None = None) -> list[BuiltDashboard]:
+    """Every dashboard definition, for each environment, normalised and checked."""
+    if envs is None:
+        envs = list(settings.environments.values())
+    envs = [settings.environments[e] if isinstance(e, str) else e for e in envs]
+    defs = definitions.load(settings.root, PACKAGE, FUNCTION)
+    built = []
+    for env in envs:
+        for definition in defs:
+            result = definitions.call(definition, FUNCTION, env, context=f"environment '{env.name}'")
+            try:
+                model = normalise(result)
+            except Exception as exc:  # noqa: BLE001 - a definition returned something unusable
+                raise UserError(
+                    f"{definition.relpath}: dashboard() for environment '{env.name}' returned "
+                    f"{type(result).__name__}, not a dashboard: {exc}"
+                ) from None
+            item = BuiltDashboard(env=env, name=definition.name, source=definition.relpath, model=model)
+            _check(item)
+            built.append(item)
+    _check_unique(built)
+    return built
+
+
+def dashboard_json(model: dict[str, Any]) -> str:
+    # Sorted keys and a fixed layout: two runs give the same bytes, so diffs show real changes only.
+    return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def configmap_name(built: BuiltDashboard) -> str:
+    return f"grafana-dashboard-{built.uid}".lower().replace("_", "-")
+
+
+def render(built: list[BuiltDashboard]) -> list[Artifact]:
+    artifacts = []
+    for item in built:
+        text = dashboard_json(item.model)
+        env = item.env
+        meta = k8s.metadata(
+            configmap_name(item),
+            env.monitoring_namespace,
+            {**SIDECAR_LABEL, "triton-obs/environment": env.name},
+            # The sidecar puts the file in this folder when folderAnnotation is set to this key.
+            {env.grafana.folder_annotation: env.grafana.folder_title},
+        )
+        configmap = k8s.configmap(meta, {f"{item.uid}.json": text})
+        artifacts.append(Artifact(item.json_path, text.encode("utf-8")))
+        artifacts.append(Artifact(item.configmap_path, configmap.encode("utf-8")))
+    return artifacts
+
+
+def render_all(settings: Settings, envs: list[Environment]) -> list[Artifact]:
+    return render(build_dashboards(settings, envs))
+
+
+def owns(relpath: str, env_names: set[str] | None) -> bool:
+    """The files `gen dashboards` manages (and may prune), for the given environments or all."""
+    parts = relpath.split("/")
+    if len(parts) == 3 and parts[0] == "grafana" and parts[2].endswith(".json"):
+        return env_names is None or parts[1] in env_names
+    if len(parts) == 2 and parts[1].startswith("dashboard-") and parts[1].endswith(".yaml"):
+        return env_names is None or parts[0] in env_names
+    return False

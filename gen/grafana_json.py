@@ -1,0 +1,138 @@
+"""Turn grafanalib's output into the JSON that current Grafana (10, 11) saves.
+
+grafanalib 0.7 emits schemaVersion 12, datasources as plain strings and a number of legacy
+fields (span, height, rows, intervalFactor, ...). Grafana would migrate such a dashboard on
+load, so a later comparison with what Grafana holds would show differences that nobody made.
+This module is the one place where that output is normalised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Grafana 10.3 .. 11.2 save schemaVersion 39; later versions migrate 39 without changing any field
+# this tool emits (their migrations touch angular panels, empty refresh and time pickers).
+SCHEMA_VERSION = 39
+
+PROMETHEUS = "prometheus"
+
+# The built-in annotation every dashboard Grafana saves carries; without it Grafana adds it on
+# load and the saved copy differs from ours.
+BUILTIN_ANNOTATION = {
+    "builtIn": 1,
+    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+    "enable": True,
+    "hide": True,
+    "iconColor": "rgba(0, 211, 255, 1)",
+    "name": "Annotations & Alerts",
+    "type": "dashboard",
+}
+
+# Fields grafanalib emits that Grafana >= 8 no longer reads (or drops when it saves).
+_LEGACY_DASHBOARD_KEYS = {"__inputs", "gnetId", "hideControls", "rows", "sharedCrosshair", "style", "id", "version"}
+_LEGACY_PANEL_KEYS = {
+    "cacheTimeout", "editable", "error", "height", "hideTimeOverride", "maxDataPoints", "minSpan",
+    "span", "thresholdType", "thresholds", "repeatDirection", "maxPerRow",
+}
+_TARGET_KEYS_KEPT = {"datasource", "expr", "format", "instant", "interval", "legendFormat", "refId", "hide"}
+_TEMPLATE_KEYS_DROPPED_UNLESS_INTERVAL = {"auto", "auto_count", "auto_min"}
+_TEMPLATE_LEGACY = {"useTags", "tagsQuery", "tagValuesQuery"}
+
+
+# A threshold step's `value: null` means "from minus infinity": it must survive the None pruning.
+_NULL_MEANINGFUL = frozenset({"value"})
+
+
+def to_plain(value: Any) -> Any:
+    """grafanalib objects to plain JSON values, dropping None (Grafana omits unset fields)."""
+    while hasattr(value, "to_json_data"):
+        value = value.to_json_data()
+    if isinstance(value, dict):
+        return {
+            key: to_plain(item)
+            for key, item in value.items()
+            if item is not None or key in _NULL_MEANINGFUL
+        }
+    if isinstance(value, (list, tuple)):
+        return [to_plain(item) for item in value]
+    return value
+
+
+def datasource_ref(value: Any, default_type: str = PROMETHEUS) -> Any:
+    """A datasource as Grafana >= 8.3 stores it: an object with type and uid, never a name."""
+    if isinstance(value, str):
+        return {"type": default_type, "uid": value}
+    return value
+
+
+def _target(target: dict) -> dict:
+    out = {key: value for key, value in target.items() if key in _TARGET_KEYS_KEPT}
+    if not out.get("hide"):
+        out.pop("hide", None)
+    if not out.get("interval"):
+        out.pop("interval", None)
+    instant = bool(out.get("instant"))
+    out["instant"] = instant
+    out["range"] = not instant
+    out["editorMode"] = "code"
+    out.setdefault("format", "time_series")
+    return out
+
+
+def _panel(panel: dict, inherited_datasource: Any) -> dict:
+    out = {key: value for key, value in panel.items() if key not in _LEGACY_PANEL_KEYS}
+    if panel.get("type") == "row":
+        # A row carries only its layout and, when collapsed, its panels.
+        row = {key: out[key] for key in ("collapsed", "gridPos", "id", "panels", "title", "type") if key in out}
+        row["panels"] = [_panel(child, inherited_datasource) for child in row.get("panels", [])]
+        return row
+    datasource = datasource_ref(out.get("datasource", inherited_datasource))
+    out["datasource"] = datasource
+    out["targets"] = [_target({**target, "datasource": datasource_ref(target.get("datasource", datasource))})
+                      for target in out.get("targets", [])]
+    if not out.get("repeat"):
+        out.pop("repeat", None)
+    for key in ("links", "transformations"):
+        if out.get(key) == []:
+            out.pop(key)
+    if out.get("transparent") is False:
+        out.pop("transparent")
+    return out
+
+
+def _template(template: dict) -> dict:
+    out = {key: value for key, value in template.items() if key not in _TEMPLATE_LEGACY}
+    if out.get("type") != "interval":
+        for key in _TEMPLATE_KEYS_DROPPED_UNLESS_INTERVAL:
+            out.pop(key, None)
+    if out.get("type") == "query":
+        out["datasource"] = datasource_ref(out.get("datasource"))
+        out.setdefault("definition", out.get("query", ""))
+    current = out.get("current")
+    if isinstance(current, dict):
+        out["current"] = {key: value for key, value in current.items() if key != "tags"}
+    return out
+
+
+def normalise(dashboard: Any, default_datasource: str = "${datasource}") -> dict:
+    """The dashboard as Grafana 10/11 would save it, from a grafanalib Dashboard or a dict."""
+    plain = to_plain(dashboard)
+    out = {key: value for key, value in plain.items() if key not in _LEGACY_DASHBOARD_KEYS}
+    out["schemaVersion"] = SCHEMA_VERSION
+    out["panels"] = [_panel(panel, default_datasource) for panel in plain.get("panels", [])]
+    out["templating"] = {"list": [_template(t) for t in plain.get("templating", {}).get("list", [])]}
+    annotations = [a for a in plain.get("annotations", {}).get("list", []) if not a.get("builtIn")]
+    out["annotations"] = {"list": [BUILTIN_ANNOTATION, *annotations]}
+    timepicker = plain.get("timepicker") or {}
+    out["timepicker"] = {k: v for k, v in timepicker.items() if k not in ("time_options", "hidden", "nowDelay")}
+    out.setdefault("fiscalYearStartMonth", 0)
+    out.setdefault("liveNow", False)
+    out.setdefault("weekStart", "")
+    return out
+
+
+def iter_panels(model: dict):
+    """Every panel of a dashboard model, rows included, collapsed rows' panels too."""
+    for panel in model.get("panels", []):
+        yield panel
+        yield from panel.get("panels", []) if panel.get("type") == "row" else ()

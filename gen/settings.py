@@ -1,0 +1,209 @@
+"""Load environments.yaml into one typed, immutable object that every definition receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from gen.errors import UserError
+
+DEFAULT_SETTINGS_FILE = "environments.yaml"
+
+
+@dataclass(frozen=True)
+class AlertSetting:
+    """How one alert behaves in one environment."""
+
+    for_: str
+    severity: str
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class TritonTarget:
+    """How Triton's Service looks, so the ServiceMonitor can select it."""
+
+    service_labels: Mapping[str, str]
+    metrics_port: str
+    metrics_path: str
+
+
+@dataclass(frozen=True)
+class GrafanaFolder:
+    folder_uid: str
+    folder_title: str
+    # The ConfigMap annotation the dashboard sidecar reads the folder from.
+    folder_annotation: str
+
+
+@dataclass(frozen=True)
+class ArgoDestination:
+    destination_server: str
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    namespace: str  # where Triton runs
+    monitoring_namespace: str  # where the monitoring stack and our manifests live
+    prometheus_release: str  # the `release` label that Prometheus selects rules and monitors by
+    scrape_interval: str
+    triton: TritonTarget
+    grafana: GrafanaFolder
+    argocd: ArgoDestination
+    thresholds: Mapping[str, AlertSetting]
+
+
+@dataclass(frozen=True)
+class ArgoSource:
+    repo_url: str
+    target_revision: str
+    project: str = "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    environments: Mapping[str, Environment]
+    argocd: ArgoSource | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def root(self) -> Path:
+        """The project directory: definitions and out/ live beside the settings file."""
+        return self.path.parent
+
+    def select(self, env: str | None) -> list[Environment]:
+        """The environments a command works on: one by name, or all of them (None or "all")."""
+        if env is None or env == "all":
+            return list(self.environments.values())
+        if env not in self.environments:
+            known = ", ".join(self.environments)
+            raise UserError(f"{self.path.name}: unknown environment '{env}' (known: {known}, all)")
+        return [self.environments[env]]
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` wins; nested mappings are merged key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _key_path(prefix: str, parts) -> str:
+    path = prefix
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path.lstrip(".") or "(top level)"
+
+
+def _describe(error) -> str:
+    """jsonschema's message, shortened: the full instance can be a whole mapping."""
+    if error.validator == "required":
+        return error.message
+    if error.validator == "additionalProperties":
+        return error.message.replace(" were unexpected", " are not allowed").replace(
+            " was unexpected", " is not allowed"
+        )
+    if error.validator in ("type", "enum", "pattern", "minLength", "maxLength", "exclusiveMinimum", "minimum"):
+        value = error.instance
+        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+        if error.validator == "type":
+            return f"{shown} is not of type {error.validator_value!r}"
+        if error.validator == "enum":
+            return f"{shown} is not one of {error.validator_value}"
+        if error.validator == "pattern":
+            return f"{shown} does not match {error.validator_value!r}"
+        return f"{shown}: {error.message.split(' is ', 1)[-1] if ' is ' in error.message else error.message}"
+    return error.message
+
+
+def _validate(validator_cls, schema: dict, instance: Any, file: str, prefix: str) -> None:
+    validator = validator_cls(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UserError(f"{file}: {_key_path(prefix, first.absolute_path)}: {_describe(first)}{more}")
+
+
+def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
+    thresholds = {
+        alert: AlertSetting(for_=spec["for"], severity=spec["severity"], threshold=spec.get("threshold"))
+        for alert, spec in sorted(data["thresholds"].items())
+    }
+    return Environment(
+        name=name,
+        namespace=data["namespace"],
+        monitoring_namespace=data["monitoring_namespace"],
+        prometheus_release=data["prometheus_release"],
+        scrape_interval=data["scrape_interval"],
+        triton=TritonTarget(
+            service_labels=MappingProxyType(dict(sorted(data["triton"]["service_labels"].items()))),
+            metrics_port=data["triton"]["metrics_port"],
+            metrics_path=data["triton"]["metrics_path"],
+        ),
+        grafana=GrafanaFolder(**data["grafana"]),
+        argocd=ArgoDestination(**data["argocd"]),
+        thresholds=MappingProxyType(thresholds),
+    )
+
+
+def parse_settings(document: Any, path: Path) -> Settings:
+    """Validate a parsed settings document and build the typed object."""
+    from jsonschema import Draft202012Validator
+
+    from gen import settings_schema
+
+    file = path.name
+    _validate(Draft202012Validator, settings_schema.DOCUMENT, document, file, "")
+    defaults = document.get("defaults") or {}
+    environments: dict[str, Environment] = {}
+    for name, raw in document["environments"].items():
+        merged = deep_merge(defaults, raw)
+        _validate(Draft202012Validator, settings_schema.ENVIRONMENT, merged, file, f"environments.{name}")
+        environments[name] = _from_mapping(name, merged)
+
+    _check_unique(environments, file)
+    argocd = ArgoSource(**document["argocd"]) if document.get("argocd") else None
+    return Settings(path=path, environments=MappingProxyType(environments), argocd=argocd, raw=document)
+
+
+def _check_unique(environments: Mapping[str, Environment], file: str) -> None:
+    """Two environments sharing a folder uid would overwrite each other's dashboards in Grafana."""
+    seen: dict[str, str] = {}
+    for env in environments.values():
+        other = seen.setdefault(env.grafana.folder_uid, env.name)
+        if other != env.name:
+            raise UserError(
+                f"{file}: environments.{env.name}.grafana.folder_uid: '{env.grafana.folder_uid}' "
+                f"is already used by environment '{other}'"
+            )
+
+
+def load_settings(path: str | Path = DEFAULT_SETTINGS_FILE) -> Settings:
+    import yaml
+
+    path = Path(path).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: settings file not found (pass --settings FILE)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read settings: {exc}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UserError(f"{path.name}{where}: invalid YAML: {problem}") from None
+    if not isinstance(document, dict):
+        raise UserError(f"{path.name}: (top level): expected a mapping with an 'environments' key")
+    return parse_settings(document, path)

@@ -1,0 +1,128 @@
+"""JSON Schema of environments.yaml.
+
+`ENVIRONMENT` describes one environment after the `defaults` block has been merged into it;
+`DEFAULTS` is the same shape with nothing required, so a typo in `defaults` is caught too.
+"""
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Prometheus' duration syntax (model.ParseDuration): units in decreasing order, no fractions.
+PROM_DURATION = r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
+# Kubernetes label value: 63 characters of [A-Za-z0-9._-], alphanumeric at both ends, or empty.
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+
+SEVERITIES = ["critical", "warning", "info"]
+
+# Directories of out/ that are not environments.
+RESERVED_ENV_NAMES = ["grafana", "argocd", "all"]
+
+# Alerts whose condition compares a value with `threshold`; the others only have `for`.
+ALERTS_WITH_THRESHOLD = [
+    "error_ratio",
+    "request_latency_us",
+    "queue_time_us",
+    "pending_requests",
+    "cpu_utilization",
+]
+ALERTS_WITHOUT_THRESHOLD = ["target_down", "no_successful_inference"]
+
+
+def _alert(with_threshold: bool, required: bool) -> dict:
+    properties = {
+        "for": {"type": "string", "pattern": PROM_DURATION, "minLength": 2},
+        "severity": {"enum": SEVERITIES},
+    }
+    if with_threshold:
+        properties["threshold"] = {"type": "number", "exclusiveMinimum": 0}
+    schema = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        schema["required"] = sorted(properties)
+    return schema
+
+
+def _environment(required: bool) -> dict:
+    def obj(properties: dict, req: list[str]) -> dict:
+        schema = {"type": "object", "additionalProperties": False, "properties": properties}
+        if required and req:
+            schema["required"] = req
+        return schema
+
+    alerts = {name: _alert(True, required) for name in ALERTS_WITH_THRESHOLD}
+    alerts.update({name: _alert(False, required) for name in ALERTS_WITHOUT_THRESHOLD})
+    return obj(
+        {
+            "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+            "monitoring_namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+            "prometheus_release": {"type": "string", "pattern": LABEL_VALUE, "minLength": 1, "maxLength": 63},
+            "scrape_interval": {"type": "string", "pattern": PROM_DURATION, "minLength": 2},
+            "triton": obj(
+                {
+                    "service_labels": {
+                        "type": "object",
+                        "minProperties": 1,
+                        "propertyNames": {"pattern": LABEL_KEY, "maxLength": 316},
+                        "additionalProperties": {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
+                    },
+                    "metrics_port": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 15},
+                    "metrics_path": {"type": "string", "pattern": r"^/"},
+                },
+                ["service_labels", "metrics_port", "metrics_path"],
+            ),
+            "grafana": obj(
+                {
+                    "folder_uid": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$", "maxLength": 40},
+                    "folder_title": {"type": "string", "minLength": 1, "maxLength": 255},
+                    "folder_annotation": {"type": "string", "pattern": LABEL_KEY},
+                },
+                ["folder_uid", "folder_title", "folder_annotation"],
+            ),
+            "argocd": obj(
+                {
+                    "destination_server": {"type": "string", "pattern": r"^https?://"},
+                },
+                ["destination_server"],
+            ),
+            "thresholds": obj(alerts, sorted(alerts)),
+        },
+        [
+            "namespace",
+            "monitoring_namespace",
+            "prometheus_release",
+            "scrape_interval",
+            "triton",
+            "grafana",
+            "argocd",
+            "thresholds",
+        ],
+    )
+
+
+ENVIRONMENT = _environment(required=True)
+DEFAULTS = _environment(required=False)
+
+DOCUMENT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["environments"],
+    "properties": {
+        "argocd": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["repo_url", "target_revision"],
+            "properties": {
+                "repo_url": {"type": "string", "minLength": 1},
+                "target_revision": {"type": "string", "minLength": 1},
+                "project": {"type": "string", "pattern": DNS_LABEL},
+            },
+        },
+        "defaults": DEFAULTS,
+        "environments": {
+            "type": "object",
+            "minProperties": 1,
+            # Environment names become directory names, uids and Kubernetes names.
+            "propertyNames": {"pattern": DNS_LABEL, "maxLength": 30, "not": {"enum": RESERVED_ENV_NAMES}},
+            # Checked in full after `defaults` is merged in; here only the shape.
+            "additionalProperties": {"type": "object"},
+        },
+    },
+}
