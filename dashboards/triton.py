@@ -119,7 +119,7 @@ def dashboard(env: Environment) -> Dashboard:
                 width=8,
             ),
             timeseries(
-                "Error ratio",
+                "Error ratio by model",
                 "Failed / all requests by model. Empty for a model without traffic: a ratio of nothing "
                 "is not 0.",
                 [target(_error_ratio(by="model"), "{{model}}")],

@@ -1,0 +1,122 @@
+"""environments.yaml: defaults merged, validated with jsonschema, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gen.errors import UserError
+from gen.settings import load_settings
+from tests.conftest import REPO, run_gen, snapshot
+
+
+def test_default_environments():
+    settings = load_settings(REPO / "environments.yaml")
+    assert list(settings.environments) == ["dev", "prod"]
+    dev, prod = settings.environments["dev"], settings.environments["prod"]
+    assert (dev.namespace, dev.prometheus_release) == ("triton-dev", "monitoring-dev")
+    assert (prod.namespace, prod.prometheus_release) == ("triton-prod", "monitoring-prod")
+    assert dev.grafana.folder_uid != prod.grafana.folder_uid
+    assert dev.grafana.folder_title and prod.grafana.folder_title
+    # defaults are merged under each environment, and an environment overrides them
+    assert dev.thresholds["error_ratio"].threshold == 0.05
+    assert prod.thresholds["error_ratio"].threshold == 0.01
+    assert prod.thresholds["error_ratio"].for_ == "5m"
+    assert prod.thresholds["cpu_utilization"].threshold == 0.9
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    document = yaml.safe_load((REPO / "environments.yaml").read_text())
+    mutate(document)
+    path = tmp_path / "environments.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (
+            lambda d: d["environments"]["dev"].update(thresholds={"error_ratio": {"threshold": "high"}}),
+            "environments.yaml: environments.dev.thresholds.error_ratio.threshold: 'high' is not of type 'number'",
+        ),
+        (
+            lambda d: d["defaults"]["thresholds"]["cpu_utilization"].update({"for": "10 minutes"}),
+            "environments.yaml: defaults.thresholds.cpu_utilization.for: '10 minutes' does not match",
+        ),
+        (
+            lambda d: d["environments"]["prod"].pop("namespace"),
+            "environments.yaml: environments.prod: 'namespace' is a required property",
+        ),
+        (
+            lambda d: d["environments"]["dev"].update(namespce="x"),
+            "environments.yaml: environments.dev: Additional properties are not allowed ('namespce'",
+        ),
+        (
+            lambda d: d["environments"]["dev"].update(namespace="Triton_Dev"),
+            "environments.yaml: environments.dev.namespace: 'Triton_Dev' does not match",
+        ),
+        (
+            lambda d: d["environments"].update(argocd=d["environments"]["dev"]),
+            "environments.yaml: environments: 'argocd' should not be valid under",
+        ),
+        (
+            lambda d: d["environments"]["prod"]["grafana"].update(folder_uid="triton-dev"),
+            "environments.yaml: environments.prod.grafana.folder_uid: 'triton-dev' is already used by environment 'dev'",
+        ),
+        (
+            lambda d: d["environments"]["dev"].update(thresholds={"error_ratio": {"severity": "page"}}),
+            "environments.yaml: environments.dev.thresholds.error_ratio.severity: 'page' is not one of",
+        ),
+    ],
+)
+def test_bad_settings_name_file_and_key_path(tmp_path, mutate, expected):
+    path = _write(tmp_path, mutate)
+    with pytest.raises(UserError) as excinfo:
+        load_settings(path)
+    assert str(excinfo.value).startswith(expected)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_invalid_yaml_names_line(tmp_path):
+    path = tmp_path / "environments.yaml"
+    path.write_text("environments:\n  dev: [\n")
+    with pytest.raises(UserError, match=r"^environments\.yaml:3:1: invalid YAML"):
+        load_settings(path)
+
+
+def test_bad_settings_cli_exit_2_nothing_written(project):
+    settings = project / "environments.yaml"
+    document = yaml.safe_load(settings.read_text())
+    document["environments"]["dev"]["thresholds"] = {"request_latency_us": {"threshold": [1]}}
+    settings.write_text(yaml.safe_dump(document))
+    before = snapshot(project / "out")
+    (project / "out" / "dev" / "dashboard-triton.yaml").unlink()  # out/ is stale: still nothing may be written
+
+    result = run_gen("dashboards", cwd=project)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "error: environments.yaml: environments.dev.thresholds.request_latency_us.threshold: "
+        "list is not of type 'number'"
+    ]
+    after = snapshot(project / "out")
+    before.pop("dev/dashboard-triton.yaml")
+    assert after == before
+
+
+def test_unknown_environment(project):
+    result = run_gen("dashboards", "--env", "staging", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: environments.yaml: unknown environment 'staging' (known: dev, prod, all)"
+
+
+def test_missing_settings_file(tmp_path):
+    result = run_gen("dashboards", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "settings file not found" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
