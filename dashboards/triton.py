@@ -241,4 +241,4 @@ def dashboard(env: Environment) -> Dashboard:
         time=Time("now-1h", "now"),
         templating=variables(env),
         panels=layout([overview, traffic, latency, batching, resources, gpu]),
-    ).auto_panel_ids()
+    )

@@ -120,6 +120,7 @@ def normalise(dashboard: Any, default_datasource: str = "${datasource}") -> dict
     out = {key: value for key, value in plain.items() if key not in _LEGACY_DASHBOARD_KEYS}
     out["schemaVersion"] = SCHEMA_VERSION
     out["panels"] = [_panel(panel, default_datasource) for panel in plain.get("panels", [])]
+    _assign_panel_ids(out)
     out["templating"] = {"list": [_template(t) for t in plain.get("templating", {}).get("list", [])]}
     annotations = [a for a in plain.get("annotations", {}).get("list", []) if not a.get("builtIn")]
     out["annotations"] = {"list": [BUILTIN_ANNOTATION, *annotations]}
@@ -129,6 +130,21 @@ def normalise(dashboard: Any, default_datasource: str = "${datasource}") -> dict
     out.setdefault("liveNow", False)
     out.setdefault("weekStart", "")
     return out
+
+
+def _assign_panel_ids(model: dict) -> None:
+    """Give panels without an id the next free one, in layout order, as grafanalib's
+    auto_panel_ids would (done here on plain dicts: it is much cheaper than attr.evolve)."""
+    panels = list(iter_panels(model))
+    used = {panel["id"] for panel in panels if panel.get("id")}
+    next_id = 1
+    for panel in panels:
+        if panel.get("id"):
+            continue
+        while next_id in used:
+            next_id += 1
+        panel["id"] = next_id
+        used.add(next_id)
 
 
 def iter_panels(model: dict):

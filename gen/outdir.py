@@ -84,12 +84,41 @@ def plan(out_dir: Path, artifacts: list[Artifact], owns: Callable[[str], bool]) 
 
 
 def apply(out_dir: Path, result: Plan, artifacts: list[Artifact]) -> None:
+    """Write every changed file to a temporary file beside it, make them durable with one sync,
+    then rename each over its target and prune. A failure while writing leaves out/ untouched;
+    a rename is atomic, so a reader sees the old file or the new one, never a part of it."""
     contents = {a.path: a.content for a in artifacts}
-    for rel in result.write:
-        write_atomic(out_dir / rel, contents[rel])
+    staged: list[tuple[str, Path]] = []
+    try:
+        for rel in result.write:
+            staged.append((_stage(out_dir / rel, contents[rel]), out_dir / rel))
+        if staged:
+            # One sync for the whole batch instead of an fsync per file: the same durability
+            # (data on disk before any rename) at a fraction of the cost for hundreds of files.
+            os.sync()
+        while staged:
+            tmp, target = staged[0]
+            os.replace(tmp, target)
+            staged.pop(0)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
     for rel in result.delete:
         (out_dir / rel).unlink(missing_ok=True)
     _remove_empty_dirs(out_dir, result.delete)
+
+
+def _stage(path: Path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def _remove_empty_dirs(out_dir: Path, deleted: list[str]) -> None:

@@ -218,3 +218,25 @@ def test_write_atomic_replaces_whole_file(tmp_path):
     outdir.write_atomic(target, b"two")
     assert target.read_bytes() == b"two"
     assert [p.name for p in target.parent.iterdir()] == ["b.json"]
+
+
+def test_failure_while_staging_changes_nothing(project, monkeypatch):
+    """Files are staged first and renamed only once all are written: a write that fails midway
+    (disk full) leaves out/ exactly as it was."""
+    settings = load_settings(project / "environments.yaml")
+    for path in (project / "out/grafana").rglob("*.json"):
+        path.write_text('{"old": true}\n')
+    before = snapshot(project / "out")
+    real_stage = outdir._stage
+    calls = []
+
+    def failing_stage(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+        return real_stage(path, data)
+
+    monkeypatch.setattr(outdir, "_stage", failing_stage)
+    with pytest.raises(OSError, match="No space left"):
+        generate(settings, ["dashboards"], None, project / "out", check=False)
+    assert snapshot(project / "out") == before
