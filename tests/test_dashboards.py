@@ -211,3 +211,14 @@ def test_grid_positions_do_not_overlap(model):
 def test_panel_ids_unique(model):
     ids = [p["id"] for p in iter_panels(model)]
     assert len(ids) == len(set(ids))
+
+
+def test_golden_summaries():
+    """tests/golden/*.txt are reviewed summaries of each dashboard; regenerate on purpose with
+    `python -m tests.golden update` and read the diff."""
+    from tests.golden import HERE, expected_files
+
+    expected = expected_files()
+    assert sorted(p.name for p in HERE.glob("*.txt")) == sorted(expected)
+    for name, text in expected.items():
+        assert (HERE / name).read_text(encoding="utf-8") == text, f"tests/golden/{name} differs"

@@ -1,0 +1,42 @@
+"""Golden files: a compact, reviewable summary of what each dashboard shows and queries.
+
+out/ holds the full JSON; these summaries make a change of a query, unit or title stand out in
+review. Regenerate them only on purpose, and read the diff:
+
+    python -m tests.golden update
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def summary(model: dict) -> str:
+    from gen.grafana_json import iter_panels
+
+    lines = [f"dashboard {model['uid']}: {model['title']} (schemaVersion {model['schemaVersion']})"]
+    for variable in model["templating"]["list"]:
+        extra = f" all={variable['allValue']}" if variable.get("includeAll") else ""
+        lines.append(f"  variable {variable['name']} ({variable['type']}): {variable.get('query')}{extra}")
+    for panel in iter_panels(model):
+        if panel["type"] == "row":
+            lines.append(f"row {panel['title']}" + (" (collapsed)" if panel.get("collapsed") else ""))
+            continue
+        unit = panel["fieldConfig"]["defaults"].get("unit")
+        grid = panel["gridPos"]
+        lines.append(f"  {panel['type']} '{panel['title']}' unit={unit} at x={grid['x']} y={grid['y']} w={grid['w']} h={grid['h']}")
+        for target in panel["targets"]:
+            expr = " ".join(target["expr"].split())
+            lines.append(f"    {target['refId']} [{target.get('legendFormat', '')}] {expr}")
+    return "\n".join(lines) + "\n"
+
+
+def expected_files() -> dict[str, str]:
+    from gen.dashboards_build import build_dashboards
+    from gen.settings import load_settings
+
+    settings = load_settings(HERE.parents[1] / "environments.yaml")
+    return {f"{b.uid}.txt": summary(b.model) for b in build_dashboards(settings)}
+
