@@ -30,6 +30,7 @@ from dashboards._panels import (
     uid_for,
     variables,
 )
+from alerts.triton import DURATION_RATE, FAILURE_RATE, SUCCESS_RATE
 from gen.settings import Environment
 
 NAME = "triton"
@@ -55,6 +56,17 @@ def _avg_duration(metric: str, by: str = "model") -> str:
     return ratio(rate(metric, by=by), rate(SUCCESS, by=by))
 
 
+def _recorded(series: str) -> str:
+    """All selected models together, from a per-namespace-and-model recording rule (alerts/):
+    summing a handful of recorded series is much cheaper than rating every pod's raw counters."""
+    return f"sum({series}{{{NS_MODEL}}})"
+
+
+def _recorded_error_ratio() -> str:
+    failures = f"({_recorded(FAILURE_RATE)} or {_recorded(SUCCESS_RATE)} * 0)"
+    return ratio(failures, f"({_recorded(SUCCESS_RATE)} + {failures})")
+
+
 def dashboard(env: Environment) -> Dashboard:
     overview = Row(
         "Overview",
@@ -68,16 +80,18 @@ def dashboard(env: Environment) -> Dashboard:
             ),
             stat(
                 "Successful requests/s",
-                "Successful inference requests per second, all selected models together.",
-                rate(SUCCESS, by=""),
+                "Successful inference requests per second, all selected models together, over the "
+                "last 5 minutes (recording rule).",
+                _recorded(SUCCESS_RATE),
                 REQUESTS_PER_SECOND,
                 decimals=2,
             ),
             stat(
                 "Error ratio",
-                "Failed requests / all requests, selected models together. Failures are counted "
-                "by Triton with a reason (BACKEND, REJECTED, CANCELED, OTHER).",
-                _error_ratio(by=""),
+                "Failed requests / all requests, selected models together, over the last 5 minutes "
+                "(recording rules). Failures are counted by Triton with a reason (BACKEND, REJECTED, "
+                "CANCELED, OTHER).",
+                _recorded_error_ratio(),
                 PERCENT_0_1,
                 decimals=2,
                 thresholds=[
@@ -88,8 +102,9 @@ def dashboard(env: Environment) -> Dashboard:
             ),
             stat(
                 "Average latency",
-                "Average end-to-end request time inside Triton (queue + compute), selected models together.",
-                _avg_duration("nv_inference_request_duration_us", by=""),
+                "Average end-to-end request time inside Triton (queue + compute), selected models "
+                "together, over the last 5 minutes (recording rules).",
+                ratio(_recorded(DURATION_RATE), _recorded(SUCCESS_RATE)),
                 MICROSECONDS,
                 thresholds=[
                     {"color": "green", "value": None},

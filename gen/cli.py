@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 
 app.command("dashboards")(render.dashboards)
+app.command("alerts")(render.alerts)
 app.command("build")(render.build)
 
 

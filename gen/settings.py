@@ -28,6 +28,8 @@ class TritonTarget:
     service_labels: Mapping[str, str]
     metrics_port: str
     metrics_path: str
+    # The `job` label the ServiceMonitor gives Triton's targets; rules select targets by it.
+    job: str
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Environment:
     grafana: GrafanaFolder
     argocd: ArgoDestination
     thresholds: Mapping[str, AlertSetting]
+    # docs/runbooks.md as on-call people open it; alerts link to its sections.
+    runbooks_url: str
 
 
 @dataclass(frozen=True)
@@ -147,10 +151,12 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
             service_labels=MappingProxyType(dict(sorted(data["triton"]["service_labels"].items()))),
             metrics_port=data["triton"]["metrics_port"],
             metrics_path=data["triton"]["metrics_path"],
+            job=data["triton"]["job"],
         ),
         grafana=GrafanaFolder(**data["grafana"]),
         argocd=ArgoDestination(**data["argocd"]),
         thresholds=MappingProxyType(thresholds),
+        runbooks_url=data["runbooks_url"],
     )
 
 

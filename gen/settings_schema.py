@@ -65,8 +65,9 @@ def _environment(required: bool) -> dict:
                     },
                     "metrics_port": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 15},
                     "metrics_path": {"type": "string", "pattern": r"^/"},
+                    "job": {"type": "string", "pattern": LABEL_VALUE, "minLength": 1, "maxLength": 63},
                 },
-                ["service_labels", "metrics_port", "metrics_path"],
+                ["service_labels", "metrics_port", "metrics_path", "job"],
             ),
             "grafana": obj(
                 {
@@ -83,6 +84,7 @@ def _environment(required: bool) -> dict:
                 ["destination_server"],
             ),
             "thresholds": obj(alerts, sorted(alerts)),
+            "runbooks_url": {"type": "string", "pattern": r"^https?://[^#\s]+$"},
         },
         [
             "namespace",
@@ -93,6 +95,7 @@ def _environment(required: bool) -> dict:
             "grafana",
             "argocd",
             "thresholds",
+            "runbooks_url",
         ],
     )
 

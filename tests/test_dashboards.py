@@ -166,7 +166,9 @@ def test_every_query_filters_by_namespace_and_model(model):
         names = metric_names(ast)
         assert names, title
         # every selector of the substituted query, one by one
-        selectors = re.findall(r"(nv_\w+)\{([^}]*)\}", substitute(expr, {"namespace": "NS", "model": "MODEL"}))
+        selectors = re.findall(
+            r"((?:namespace_model:)?nv_[\w:]+)\{([^}]*)\}", substitute(expr, {"namespace": "NS", "model": "MODEL"})
+        )
         assert set(names) == {metric for metric, _ in selectors}, (title, "a metric without a selector")
         for metric, matchers in selectors:
             assert 'namespace=~"NS"' in matchers, (title, metric)

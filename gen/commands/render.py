@@ -68,13 +68,24 @@ def dashboards(
 
 
 @user_errors
+def alerts(
+    env: EnvOption = None,
+    check: CheckOption = False,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+    out: OutOption = None,
+) -> None:
+    """Render PrometheusRules and ServiceMonitors per environment."""
+    run(["rules", "monitors"], settings, out, env, check, "alerts")
+
+
+@user_errors
 def build(
     env: EnvOption = None,
     check: CheckOption = False,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
-    """Render everything into out/ (dashboards, rules, ...)."""
+    """Render everything into out/ (dashboards, rules, monitors, manifests)."""
     from gen.targets import TARGETS
 
     run(list(TARGETS), settings, out, env, check, "build")
