@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from gen import outdir
+from gen import kustomize_build, manifests_check, outdir
+from gen.errors import UserError
+from gen.findings import ERROR, Finding
 from gen.outdir import Artifact, Plan
 from gen.settings import Settings
 from gen.targets import TARGETS
@@ -16,6 +18,7 @@ class Result:
     plan: Plan
     artifacts: list[Artifact]
     out_dir: Path
+    warnings: list[Finding] = field(default_factory=list)
 
 
 def generate(settings: Settings, target_names: list[str], env: str | None, out_dir: Path, check: bool) -> Result:
@@ -28,11 +31,27 @@ def generate(settings: Settings, target_names: list[str], env: str | None, out_d
     for target in targets:
         artifacts.extend(target.render_fn()(settings, envs))
     owners = [target.owns_fn() for target in targets]
+    every_owner = [target.owns_fn() for target in TARGETS.values()]
+
+    def rendered_owns(relpath: str) -> bool:
+        return any(owner(relpath, env_names) for owner in owners)
+
+    def any_owns(relpath: str) -> bool:
+        return any(owner(relpath, None) for owner in every_owner)
+
+    # Every run keeps each environment's kustomization.yaml in step with what out/<env> holds.
+    artifacts.extend(kustomize_build.render(out_dir, envs, artifacts, rendered_owns, any_owns))
 
     def owns(relpath: str) -> bool:
-        return any(owner(relpath, env_names) for owner in owners)
+        return rendered_owns(relpath) or kustomize_build.owns(relpath, env_names)
+
+    findings = manifests_check.size_findings((a.path, len(a.content)) for a in artifacts)
+    errors = [f for f in findings if f.severity == ERROR]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UserError(f"{errors[0].object}: {errors[0].message}{more}")
 
     result = outdir.plan(out_dir, artifacts, owns)
     if not check:
         outdir.apply(out_dir, result, artifacts)
-    return Result(result, artifacts, out_dir)
+    return Result(result, artifacts, out_dir, [f for f in findings if f.severity != ERROR])

@@ -25,7 +25,8 @@ def service_monitor(env: Environment) -> dict[str, Any]:
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
         "metadata": k8s.metadata(
-            NAME,
+            # The environment in the name: two environments synced into one cluster must not collide.
+            f"{NAME}-{env.name}",
             env.monitoring_namespace,
             {"release": env.prometheus_release, "triton-obs/environment": env.name},
         ),

@@ -40,7 +40,8 @@ class BuiltRules:
 
     @property
     def resource_name(self) -> str:
-        return f"{self.name}-rules".lower().replace("_", "-")
+        # The environment in the name: two environments synced into one cluster must not collide.
+        return f"{self.name}-rules-{self.env.name}".lower().replace("_", "-")
 
     def alerts(self) -> list[dict[str, Any]]:
         return [rule for group in self.groups for rule in group["rules"] if "alert" in rule]

@@ -65,6 +65,8 @@ class ArgoSource:
     repo_url: str
     target_revision: str
     project: str = "default"
+    namespace: str = "argocd"  # where Argo CD (and so its Applications) runs
+    path: str = "out"  # out/ as a path inside the repository
 
 
 @dataclass(frozen=True)

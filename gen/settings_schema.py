@@ -116,6 +116,8 @@ DOCUMENT = {
                 "repo_url": {"type": "string", "minLength": 1},
                 "target_revision": {"type": "string", "minLength": 1},
                 "project": {"type": "string", "pattern": DNS_LABEL},
+                "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                "path": {"type": "string", "pattern": r"^[^/\s][^\s]*[^/\s]$|^[^/\s]$"},
             },
         },
         "defaults": DEFAULTS,

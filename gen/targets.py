@@ -34,4 +34,5 @@ TARGETS: dict[str, Target] = {
     "dashboards": Target("dashboards", "gen.dashboards_build:render_all", "gen.dashboards_build:owns"),
     "rules": Target("rules", "gen.rules_build:render_all", "gen.rules_build:owns"),
     "monitors": Target("monitors", "gen.monitors_build:render_all", "gen.monitors_build:owns"),
+    "argocd": Target("argocd", "gen.argocd_build:render_all", "gen.argocd_build:owns"),
 }

@@ -25,6 +25,8 @@ def run(targets: list[str], settings_path: Path, out: Path | None, env: str | No
     result = generate(settings, targets, env, out_dir, check)
     plan = result.plan
     shown = _shown(out_dir)
+    for finding in result.warnings:
+        typer.echo(f"warning: {finding.object}: {finding.message}", err=True)
     if check:
         if plan.clean:
             typer.echo(f"{shown} is up to date ({len(plan.unchanged)} files)")

@@ -1,0 +1,61 @@
+"""out/<env>/kustomization.yaml: the list of every manifest of an environment, so that
+`kubectl apply -k out/<env>` and an Argo CD kustomize source apply exactly what gen produced.
+
+The list is what out/<env>/ will hold once the current run is written: the files this run
+renders, plus the files of targets this run does not render (`gen dashboards` keeps the rules
+listed). A file nobody owns (hand-written) is never listed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from gen import k8s
+from gen.outdir import Artifact
+from gen.settings import Environment
+
+FILENAME = "kustomization.yaml"
+
+
+def kustomization(resources: list[str]) -> str:
+    return k8s.manifest(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": sorted(resources),
+        }
+    )
+
+
+def render(
+    out_dir: Path,
+    envs: list[Environment],
+    artifacts: list[Artifact],
+    rendered_owns: Callable[[str], bool],
+    any_owns: Callable[[str], bool],
+) -> list[Artifact]:
+    produced = {a.path for a in artifacts}
+    result = []
+    for env in envs:
+        names = {
+            path.split("/", 1)[1]
+            for path in produced
+            if path.startswith(f"{env.name}/") and path.count("/") == 1 and path.endswith(".yaml")
+        }
+        env_dir = out_dir / env.name
+        if env_dir.is_dir():
+            for path in env_dir.glob("*.yaml"):
+                rel = f"{env.name}/{path.name}"
+                # Kept: owned by a target that did not run now (so it is not pruned either).
+                if rel not in produced and any_owns(rel) and not rendered_owns(rel):
+                    names.add(path.name)
+        names.discard(FILENAME)
+        if names:
+            result.append(Artifact(f"{env.name}/{FILENAME}", kustomization(sorted(names)).encode("utf-8")))
+    return result
+
+
+def owns(relpath: str, env_names: set[str] | None) -> bool:
+    parts = relpath.split("/")
+    return len(parts) == 2 and parts[1] == FILENAME and (env_names is None or parts[0] in env_names)
