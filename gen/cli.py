@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gen.commands import render
+from gen.commands import render, validate
 
 app = typer.Typer(
     name="gen",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.command("dashboards")(render.dashboards)
 app.command("alerts")(render.alerts)
 app.command("build")(render.build)
+app.command("validate")(validate.validate)
 
 
 def main() -> None:

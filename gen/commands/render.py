@@ -87,7 +87,7 @@ def build(
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
-    """Render everything into out/ (dashboards, rules, monitors, manifests)."""
+    """Render everything into out/: dashboards, rules, monitors, Argo CD."""
     from gen.targets import TARGETS
 
     run(list(TARGETS), settings, out, env, check, "build")

@@ -1,0 +1,124 @@
+"""`gen validate`: static checks of out/, and live checks with --prometheus-url."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gen.commands.common import DEFAULT_SETTINGS, EnvOption, OutOption, SettingsOption, is_terminal, user_errors
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _read_secret(path: Path | None, env_var: str, what: str) -> str | None:
+    from gen.errors import UserError
+
+    if path is not None:
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read the {what} file: {exc.strerror}") from None
+        if not value:
+            raise UserError(f"{path}: the {what} file is empty")
+        return value
+    return os.environ.get(env_var) or None
+
+
+@user_errors
+def validate(
+    prometheus_url: Annotated[Optional[str], typer.Option("--prometheus-url", help="Run the live checks against this Prometheus-compatible API.", envvar="PROMETHEUS_URL")] = None,
+    env: EnvOption = None,
+    output_format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+    bearer_token_file: Annotated[Optional[Path], typer.Option("--bearer-token-file", help="Bearer token for the Prometheus API [or env PROMETHEUS_TOKEN].")] = None,
+    basic_auth_user: Annotated[Optional[str], typer.Option("--basic-auth-user", help="Basic auth user; the password comes from PROMETHEUS_PASSWORD or --basic-auth-password-file.")] = None,
+    basic_auth_password_file: Annotated[Optional[Path], typer.Option("--basic-auth-password-file", help="File holding the basic auth password.")] = None,
+    ca_cert: Annotated[Optional[Path], typer.Option("--ca-cert", help="CA bundle to verify the server's TLS certificate.")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.", min=0.1)] = 30.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Queries in flight at once.", min=1, max=64)] = 8,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+    out: OutOption = None,
+) -> None:
+    """Check out/ offline, and live with --prometheus-url."""
+    from gen.errors import UserError
+    from gen.settings import load_settings
+    from gen.validate import inventory as inventory_mod
+    from gen.validate import report, static
+
+    loaded = load_settings(settings)
+    envs = loaded.select(env)
+    env_names = {e.name for e in envs}
+    out_dir = (out or loaded.root / "out").resolve()
+    inventory = inventory_mod.load(out_dir)
+
+    findings = [
+        f for f in static.run(inventory, loaded)
+        if env in (None, "all") or not _other_env(f.object, env_names, loaded.environments)
+    ]
+    queries_run = None
+    if prometheus_url:
+        from gen.validate.client import Auth, PrometheusClient
+        from gen.validate.live import Context, run
+
+        token = _read_secret(bearer_token_file, "PROMETHEUS_TOKEN", "token")
+        basic = None
+        if basic_auth_user:
+            password = _read_secret(basic_auth_password_file, "PROMETHEUS_PASSWORD", "password")
+            if password is None:
+                raise UserError("--basic-auth-user needs PROMETHEUS_PASSWORD or --basic-auth-password-file")
+            basic = (basic_auth_user, password)
+        if ca_cert is not None and not ca_cert.is_file():
+            raise UserError(f"{ca_cert}: --ca-cert file not found")
+        client = PrometheusClient(prometheus_url, Auth(token, basic), str(ca_cert) if ca_cert else None, insecure,
+                                  timeout)
+        queries_run = 0
+        show = is_terminal() and output_format == Format.table
+        started = time.monotonic()
+        for environment in envs:
+            progress = None
+            if show:
+                def progress(done: int, _total: int, name: str = environment.name) -> None:
+                    sys.stderr.write(f"\r{name}: {done} queries run")
+                    sys.stderr.flush()
+            ctx = Context(environment, client, inventory, concurrency=concurrency, progress=progress)
+            findings.extend(run(ctx))
+            queries_run += ctx.queries_run
+            if show:
+                sys.stderr.write("\r\033[K")
+        elapsed = time.monotonic() - started
+    if output_format == Format.json:
+        extra = {"prometheus_url": prometheus_url, "environments": sorted(env_names)}
+        if queries_run is not None:
+            extra.update(queries=queries_run, seconds=round(elapsed, 3))
+        typer.echo(report.as_json(findings, **extra))
+    else:
+        text = report.table(findings)
+        if text:
+            typer.echo(text)
+        scope = f"live against {prometheus_url}" if prometheus_url else "static (no --prometheus-url)"
+        typer.echo(f"{report.summary(findings, queries_run)}; {scope}; environments: {', '.join(sorted(env_names))}")
+    if any(f.severity == "error" for f in findings):
+        raise typer.Exit(1)
+
+
+def _other_env(obj: str, wanted: set[str], environments) -> bool:
+    """A static finding about another environment's object (objects start with the env name or a
+    dashboard uid ending in it, or out/<env>/...)."""
+    head = obj.split(" ", 1)[0].rstrip(":")
+    if head.startswith("out/"):
+        parts = head.split("/")
+        name = parts[2] if len(parts) > 2 and parts[1] in ("grafana", "argocd") else parts[1] if len(parts) > 1 else ""
+        return name in environments and name not in wanted
+    if head in environments:
+        return head not in wanted
+    return any(head.endswith(f"-{name}") for name in environments if name not in wanted) and not any(
+        head.endswith(f"-{name}") for name in wanted)

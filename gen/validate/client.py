@@ -1,0 +1,130 @@
+"""A Prometheus-compatible API (Prometheus, VictoriaMetrics, Thanos, Mimir) through
+prometheus-api-client, with authentication, TLS and timeouts set once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from gen.errors import UserError
+
+
+@dataclass(frozen=True)
+class Auth:
+    bearer_token: str | None = None
+    basic: tuple[str, str] | None = None
+
+    def __repr__(self) -> str:  # never show a secret, even in a traceback
+        kind = "bearer" if self.bearer_token else "basic" if self.basic else "none"
+        return f"Auth({kind})"
+
+
+class QueryError(Exception):
+    """Prometheus answered, but refused the query (bad PromQL, timeout, ...)."""
+
+
+class PrometheusClient:
+    def __init__(self, url: str, auth: Auth | None = None, ca_cert: str | None = None, insecure: bool = False,
+                 timeout: float = 30.0):
+        import requests
+        from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
+
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        auth = auth or Auth()
+        self._headers = {"Authorization": f"Bearer {auth.bearer_token}"} if auth.bearer_token else {}
+        self._auth = auth.basic
+        self.session = requests.Session()
+        self.session.verify = ca_cert if ca_cert else not insecure
+        retry = Retry(total=2, connect=2, read=1, backoff_factor=0.2, status_forcelist=(502, 503, 504),
+                      allowed_methods=frozenset({"GET", "POST"}))
+        self.prom = PrometheusConnect(url=self.url, headers=self._headers or None, auth=self._auth,
+                                      session=self.session, retry=retry, timeout=timeout)
+
+    def _get(self, path: str, params: dict | None = None) -> Any:
+        import requests
+
+        try:
+            response = self.session.get(self.url + path, params=params, headers=self._headers, auth=self._auth,
+                                        timeout=self.timeout)
+        except requests.exceptions.SSLError as exc:
+            raise UserError(f"{self.url}: TLS verification failed ({_reason(exc)}); pass --ca-cert FILE") from None
+        except requests.exceptions.RequestException as exc:
+            raise UserError(f"{self.url}: Prometheus is unreachable: {_reason(exc)}") from None
+        if response.status_code in (401, 403):
+            raise UserError(f"{self.url}: Prometheus answered {response.status_code}: check the credentials "
+                            "(--bearer-token-file, PROMETHEUS_TOKEN, --basic-auth-user with PROMETHEUS_PASSWORD)")
+        if response.status_code != 200:
+            raise QueryError(f"HTTP {response.status_code}: {_body(response)}")
+        try:
+            return response.json().get("data")
+        except ValueError:
+            raise UserError(f"{self.url}: not a Prometheus API (answer to {path} is not JSON)") from None
+
+    def probe(self) -> None:
+        """Exit 2 early, with one line, when the server is unreachable or refuses us."""
+        self._get("/api/v1/query", {"query": "1"})
+
+    def query(self, expr: str) -> list[dict]:
+        return self._call(lambda: self.prom.custom_query(expr))
+
+    def query_range(self, expr: str, seconds: float, step: float) -> list[dict]:
+        end = dt.datetime.now(dt.timezone.utc)
+        start = end - dt.timedelta(seconds=seconds)
+        return self._call(lambda: self.prom.custom_query_range(expr, start, end, f"{max(int(step), 1)}s"))
+
+    def label_values(self, label: str, selector: str, seconds: float) -> list[str]:
+        import time
+
+        params = {"start": f"{time.time() - seconds:.0f}", "end": f"{time.time():.0f}"}
+        if selector:
+            params["match[]"] = selector
+        data = self._call(lambda: self._get(f"/api/v1/label/{label}/values", params))
+        return list(data or [])
+
+    def metadata(self) -> dict[str, list[dict]]:
+        try:
+            return self._get("/api/v1/metadata") or {}
+        except QueryError:
+            return {}
+
+    def targets(self) -> list[dict]:
+        try:
+            return (self._get("/api/v1/targets", {"state": "active"}) or {}).get("activeTargets") or []
+        except QueryError:
+            return []
+
+    def _call(self, fn):
+        import requests
+        from prometheus_api_client import PrometheusApiClientException
+
+        try:
+            return fn()
+        except PrometheusApiClientException as exc:
+            raise QueryError(_short(str(exc))) from None
+        except requests.exceptions.Timeout:
+            raise QueryError(f"timed out after {self.timeout:g}s") from None
+        except requests.exceptions.RequestException as exc:
+            raise QueryError(_reason(exc)) from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Failed to establish a new connection: ", "Caused by "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return _short(text.strip("()'\" "))
+
+
+def _body(response) -> str:
+    try:
+        return _short(response.json().get("error") or response.text)
+    except ValueError:
+        return _short(response.text)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

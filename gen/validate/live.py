@@ -1,0 +1,316 @@
+"""Checks against a live Prometheus-compatible API, for one environment's namespace.
+
+Order matters: targets and metadata first (their results explain later empty answers), then
+every metric and label the queries need, then variables, panels and rules, run concurrently.
+Each check returns Findings; the hint of an empty result names the likely cause.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from gen.findings import ERROR, INFO, WARNING, Finding
+from gen.promql import parse, substitute
+from gen.settings import Environment
+from gen.validate import promql_ast
+from gen.validate.client import PrometheusClient, QueryError
+from gen.validate.inventory import Inventory, Query
+
+# Series Triton exposes only with optional flags or hardware: absence is information.
+OPTIONAL_METRICS = re.compile(
+    r"^nv_(gpu_|energy_|cache_|inference_\w+_summary_us|inference_first_response_histogram|"
+    r"pinned_memory_|inference_load_ratio)"
+)
+PANEL_WINDOW_S = 15 * 60  # a panel "returns data" when its range query over this window has points
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def seconds(duration: str) -> float:
+    total = 0.0
+    for number, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration):
+        total += int(number) * DURATION_UNITS[unit]
+    return total
+
+
+@dataclass
+class Context:
+    env: Environment
+    client: PrometheusClient
+    inventory: Inventory
+    concurrency: int = 8
+    progress: Callable[[int, int], None] | None = None
+    scrape_s: float = 0.0
+    metric_types: dict[str, str] = field(default_factory=dict)
+    present: dict[str, bool] = field(default_factory=dict)  # metric -> has series in the namespace
+    queries_run: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self) -> None:
+        with self._lock:
+            self.queries_run += 1
+
+    def query(self, expr: str) -> list[dict]:
+        self.count()
+        return self.client.query(expr)
+
+    @property
+    def ns(self) -> str:
+        return self.env.namespace
+
+    def rate_interval(self) -> str:
+        # Grafana: $__rate_interval is at least four scrape intervals.
+        return f"{int(max(4 * self.scrape_s, 1))}s"
+
+    def variables(self) -> dict[str, str]:
+        return {"namespace": re.escape(self.ns), "model": ".+", "datasource": "prometheus"}
+
+    def macros(self) -> dict[str, str]:
+        return {"__rate_interval": self.rate_interval(), "__interval": f"{int(max(self.scrape_s, 15))}s",
+                "__range": f"{PANEL_WINDOW_S}s", "__range_s": str(PANEL_WINDOW_S),
+                "__range_ms": str(PANEL_WINDOW_S * 1000)}
+
+    def prepare(self, expr: str) -> str:
+        return substitute(expr, self.variables(), self.macros())
+
+
+def _env_queries(ctx: Context) -> list[Query]:
+    return ctx.inventory.queries(ctx.env.name)
+
+
+def _metrics(ctx: Context) -> dict[str, set[str]]:
+    """metric -> labels the queries filter it on (besides namespace), over all queries."""
+    records = set(ctx.inventory.records(ctx.env.name))
+    found: dict[str, set[str]] = {}
+    for q in _env_queries(ctx):
+        if q.kind == "variable" and not q.expr:
+            continue
+        try:
+            ast = parse(ctx.prepare(q.expr))
+        except ValueError:
+            continue  # the static check reports it
+        for selector in promql_ast.selectors(ast):
+            if not selector.name:
+                continue
+            labels = found.setdefault(selector.name, set())
+            if selector.name not in records:
+                labels.update(m.name for m in selector.matchers.matchers if m.name not in ("namespace", "__name__"))
+    return found
+
+
+# -- the checks, in order -----------------------------------------------------------------------
+
+def check_targets(ctx: Context) -> list[Finding]:
+    job = ctx.env.triton.job
+    obj = f"{ctx.env.name}: Triton targets (job {job}, namespace {ctx.ns})"
+    up = ctx.query(f'up{{job="{job}", namespace="{ctx.ns}"}}')
+    if up:
+        down = [s["metric"].get("instance", "?") for s in up if s["value"][1] == "0"]
+        if down:
+            return [Finding(ERROR, obj, f"{len(down)} of {len(up)} targets are down: {', '.join(sorted(down))}",
+                            f'up{{job="{job}", namespace="{ctx.ns}"}}', hint="see Status > Targets in Prometheus",
+                            check="live-targets")]
+        return []
+    anywhere = ctx.query(f'count by (namespace) (up{{job="{job}"}})')
+    triton_series = ctx.query('count by (job, namespace) (nv_inference_count)')
+    if any("namespace" not in s["metric"] for s in anywhere + triton_series):
+        hint = ("Triton is scraped, but its series carry no namespace label: the target is not discovered "
+                "through the ServiceMonitor (check its release label and the Prometheus selector)")
+    elif anywhere or triton_series:
+        seen = sorted({s["metric"].get("namespace", "?") for s in anywhere + triton_series})
+        hint = f"Triton targets exist in other namespaces ({', '.join(seen)}): check namespaceSelector"
+    else:
+        hint = (f"no Triton target at all: is the ServiceMonitor labelled release={ctx.env.prometheus_release} "
+                f"and does it match the Service labels {dict(ctx.env.triton.service_labels)}?")
+    return [Finding(ERROR, obj, "no scraped Triton target in the environment's namespace",
+                    f'up{{job="{job}", namespace="{ctx.ns}"}}', hint=hint, check="live-targets")]
+
+
+def check_scrape_interval(ctx: Context) -> list[Finding]:
+    """The scrape interval Prometheus reports for Triton's targets; the settings' value when the
+    API does not say (VictoriaMetrics)."""
+    intervals = sorted({
+        seconds(t["scrapeInterval"]) for t in ctx.client.targets()
+        if t.get("scrapeInterval") and (t.get("labels") or {}).get("namespace") == ctx.ns
+        and (t.get("labels") or {}).get("job") == ctx.env.triton.job
+    })
+    ctx.scrape_s = intervals[-1] if intervals else seconds(ctx.env.scrape_interval)
+    if not intervals:
+        return [Finding(INFO, f"{ctx.env.name}: scrape interval",
+                        f"the API reports no scrape interval for Triton's targets; assuming {ctx.env.scrape_interval} "
+                        "from the settings", check="live-scrape-interval")]
+    return []
+
+
+def check_windows(ctx: Context) -> list[Finding]:
+    found = []
+    for q in _env_queries(ctx):
+        if q.kind == "variable":
+            continue
+        try:
+            ast = parse(ctx.prepare(q.expr))
+        except ValueError:
+            continue
+        for text, window in promql_ast.matrix_ranges(ast):
+            if window < 2 * ctx.scrape_s:
+                found.append(Finding(ERROR, q.object, f"range [{text}] is shorter than twice the scrape interval "
+                                     f"({ctx.scrape_s:g}s): rate() over it has at most one sample and shows nothing",
+                                     q.expr, hint=f"use at least {int(2 * ctx.scrape_s)}s (Grafana: $__rate_interval)",
+                                     check="live-range-window"))
+    return found
+
+
+def check_metrics(ctx: Context) -> list[Finding]:
+    metadata = ctx.client.metadata()
+    ctx.metric_types = {name: (entries[0].get("type") or "") for name, entries in metadata.items() if entries}
+    metrics = _metrics(ctx)
+    records = set(ctx.inventory.records(ctx.env.name))
+
+    def one(item: tuple[str, set[str]]) -> list[Finding]:
+        metric, labels = item
+        obj = f"{ctx.env.name}: metric {metric}"
+        try:
+            here = ctx.query(f'count({metric}{{namespace="{ctx.ns}"}})')
+            ctx.present[metric] = bool(here)
+            if not here:
+                if ctx.query(f"count({metric})"):
+                    return [Finding(ERROR, obj, f"exists, but not with namespace={ctx.ns}", f"count({metric})",
+                                    hint="Prometheus does not attach the namespace label: is the target scraped "
+                                         "through the ServiceMonitor?", check="live-metric")]
+                if metric in records:
+                    return [Finding(ERROR, obj, "recorded series is absent: the recording rules are not loaded",
+                                    hint=f"the PrometheusRule needs the label release={ctx.env.prometheus_release}; "
+                                         "or no traffic yet", check="live-metric")]
+                if OPTIONAL_METRICS.match(metric):
+                    return [Finding(INFO, obj, "absent: Triton exposes it only with optional flags or hardware "
+                                    "(GPU, response cache, summary latencies)", check="live-metric")]
+                return [Finding(ERROR, obj, "absent: no series has this name",
+                                hint="misspelt, or not exposed by this Triton version", check="live-metric")]
+            missing = [label for label in sorted(labels)
+                       if not ctx.query(f'count({metric}{{namespace="{ctx.ns}", {label}!=""}})')]
+            return [Finding(ERROR, obj, f"has no label {label}, which the queries filter on",
+                            hint="a query filtering on it always returns nothing", check="live-label")
+                    for label in missing]
+        except QueryError as exc:
+            return [Finding(ERROR, obj, f"query failed: {exc}", check="live-metric")]
+
+    found = _parallel(ctx, one, sorted(metrics.items()))
+    for q in _env_queries(ctx):
+        if q.kind == "variable" or not ctx.metric_types:
+            continue
+        try:
+            ast = parse(ctx.prepare(q.expr))
+        except ValueError:
+            continue
+        for metric in promql_ast.counters_outside_rate(ast, lambda n: ctx.metric_types.get(n) == "counter"):
+            found.append(Finding(ERROR, q.object, f"{metric} is a counter, used outside rate()/increase()", q.expr,
+                                 hint="a counter's raw value only grows; use rate() or increase()",
+                                 check="live-counter"))
+    if not metadata:
+        found.append(Finding(INFO, f"{ctx.env.name}: metadata", "the API serves no metric metadata: counter use "
+                             "not checked", check="live-counter"))
+    return found
+
+
+def _explain_empty(ctx: Context, expr: str) -> str:
+    try:
+        names = [s.name for s in promql_ast.selectors(parse(ctx.prepare(expr))) if s.name]
+    except ValueError:
+        names = []
+    absent = [n for n in names if ctx.present.get(n) is False]
+    if absent:
+        return f"metric absent in {ctx.ns}: {', '.join(sorted(set(absent)))}"
+    if names and all(OPTIONAL_METRICS.match(n) for n in names):
+        return "optional metrics (GPU, cache, summaries): expected without them"
+    return "the series exist but the query returns nothing: no traffic yet (rates are 0 and ratios guarded), " \
+           "or a selector matches nothing"
+
+
+def check_variables(ctx: Context) -> list[Finding]:
+    def one(q: Query) -> list[Finding]:
+        try:
+            ctx.count()
+            values = ctx.client.label_values(q.label, ctx.prepare(q.expr) if q.expr else "", PANEL_WINDOW_S)
+        except QueryError as exc:
+            return [Finding(ERROR, q.object, f"query failed: {exc}", q.expr, check="live-variable")]
+        if not values:
+            return [Finding(ERROR, q.object, f"returns no values for label {q.label}", q.expr,
+                            hint=_explain_empty(ctx, q.expr), check="live-variable")]
+        if q.label == "namespace" and ctx.ns not in values:
+            return [Finding(ERROR, q.object, f"does not offer the environment's namespace {ctx.ns}", q.expr,
+                            hint=f"values: {', '.join(values[:5])}", check="live-variable")]
+        return []
+
+    return _parallel(ctx, one, [q for q in _env_queries(ctx) if q.kind == "variable" and q.label])
+
+
+def check_panels(ctx: Context) -> list[Finding]:
+    step = max(PANEL_WINDOW_S / 60, ctx.scrape_s)
+
+    def one(q: Query) -> list[Finding]:
+        expr = ctx.prepare(q.expr)
+        try:
+            ctx.count()
+            result = ctx.client.query(expr) if q.instant else ctx.client.query_range(expr, PANEL_WINDOW_S, step)
+        except QueryError as exc:
+            return [Finding(ERROR, q.object, f"query failed: {exc}", q.expr, check="live-panel")]
+        if result:
+            return []
+        hint = _explain_empty(ctx, q.expr)
+        optional = hint.startswith("optional")
+        return [Finding(INFO if optional else WARNING, q.object, "returns no data", q.expr, hint=hint,
+                        check="live-panel")]
+
+    return _parallel(ctx, one, [q for q in _env_queries(ctx) if q.kind == "panel"])
+
+
+def check_rules(ctx: Context) -> list[Finding]:
+    def one(q: Query) -> list[Finding]:
+        try:
+            result = ctx.query(q.expr)
+        except QueryError as exc:
+            return [Finding(ERROR, q.object, f"does not evaluate: {exc}", q.expr, check="live-rule")]
+        if q.kind == "alert" and result:
+            return [Finding(INFO, q.object, f"condition is true now for {len(result)} series (fires after `for`)",
+                            q.expr, check="live-rule")]
+        if q.kind == "record" and not result:
+            return [Finding(WARNING, q.object, "records nothing now", q.expr, hint=_explain_empty(ctx, q.expr),
+                            check="live-rule")]
+        return []
+
+    return _parallel(ctx, one, [q for q in _env_queries(ctx) if q.kind in ("alert", "record")])
+
+
+LIVE_CHECKS: list[tuple[str, Callable[[Context], list[Finding]]]] = [
+    ("live-targets", check_targets),
+    ("live-scrape-interval", check_scrape_interval),
+    ("live-range-window", check_windows),
+    ("live-metric", check_metrics),
+    ("live-variable", check_variables),
+    ("live-panel", check_panels),
+    ("live-rule", check_rules),
+]
+
+
+def _parallel(ctx: Context, fn, items: list) -> list[Finding]:
+    """Bounded concurrency: at most ctx.concurrency queries in flight against the server."""
+    found: list[Finding] = []
+    if not items:
+        return found
+    with ThreadPoolExecutor(max_workers=max(1, ctx.concurrency)) as pool:
+        for result in pool.map(fn, items):
+            found.extend(result)
+            if ctx.progress:
+                ctx.progress(ctx.queries_run, 0)
+    return found
+
+
+def run(ctx: Context) -> list[Finding]:
+    ctx.client.probe()
+    findings: list[Finding] = []
+    for _, check in LIVE_CHECKS:
+        findings.extend(check(ctx))
+    return findings
