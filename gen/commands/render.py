@@ -87,7 +87,7 @@ def build(
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
-    """Render everything into out/: dashboards, rules, monitors, Argo CD."""
+    """Render everything (dashboards, rules, Argo CD) into out/."""
     from gen.targets import TARGETS
 
     run(list(TARGETS), settings, out, env, check, "build")

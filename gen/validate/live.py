@@ -66,7 +66,8 @@ class Context:
         return f"{int(max(4 * self.scrape_s, 1))}s"
 
     def variables(self) -> dict[str, str]:
-        return {"namespace": re.escape(self.ns), "model": ".+", "datasource": "prometheus"}
+        # A namespace is a DNS label: nothing in it needs regex escaping.
+        return {"namespace": self.ns, "model": ".+", "datasource": "prometheus"}
 
     def macros(self) -> dict[str, str]:
         return {"__rate_interval": self.rate_interval(), "__interval": f"{int(max(self.scrape_s, 15))}s",
@@ -220,11 +221,11 @@ def _explain_empty(ctx: Context, expr: str) -> str:
         names = [s.name for s in promql_ast.selectors(parse(ctx.prepare(expr))) if s.name]
     except ValueError:
         names = []
-    absent = [n for n in names if ctx.present.get(n) is False]
+    absent = sorted({n for n in names if ctx.present.get(n) is False})
+    if absent and all(OPTIONAL_METRICS.match(n) for n in absent):
+        return f"optional metrics absent ({', '.join(absent)}): expected without a GPU, cache or summaries"
     if absent:
-        return f"metric absent in {ctx.ns}: {', '.join(sorted(set(absent)))}"
-    if names and all(OPTIONAL_METRICS.match(n) for n in names):
-        return "optional metrics (GPU, cache, summaries): expected without them"
+        return f"metric absent in {ctx.ns}: {', '.join(absent)}"
     return "the series exist but the query returns nothing: no traffic yet (rates are 0 and ratios guarded), " \
            "or a selector matches nothing"
 

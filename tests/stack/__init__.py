@@ -1,0 +1,1 @@
+"""Real servers for end-to-end tests: Triton (pytriton), Prometheus and VictoriaMetrics."""

@@ -1,0 +1,277 @@
+"""Start real servers on 127.0.0.1 and free ports, and always stop them (whole process groups,
+so Triton's own tritonserver child goes too). Logs stay in the test's directory and their tail is
+part of any start-up error."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+from tests.conftest import REPO, require_binary
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.popen.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, sig)
+            try:
+                self.popen.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # Children (tritonserver) may outlive their parent: the group goes in any case.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def process(name: str, argv: list[str], workdir: Path, ready_url: str, timeout: float = 90.0,
+            env: dict | None = None) -> Iterator[Process]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"{name}.log"
+    with open(log, "wb") as handle:
+        popen = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
+                                 env={**os.environ, **(env or {})})
+    proc = Process(name, popen, log)
+    try:
+        deadline = time.monotonic() + timeout
+        while http_status(ready_url) != 200:
+            if popen.poll() is not None:
+                raise RuntimeError(f"{name} exited with {popen.returncode} during start-up:\n{proc.tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not ready at {ready_url} after {timeout:.0f}s:\n{proc.tail()}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@dataclass
+class TritonServer:
+    http_url: str
+    metrics_port: int
+    process: Process
+
+    @property
+    def metrics_target(self) -> str:
+        return f"127.0.0.1:{self.metrics_port}"
+
+
+@contextlib.contextmanager
+def triton_server(workdir: Path) -> Iterator[TritonServer]:
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    argv = [sys.executable, "-m", "tests.stack.triton_app", "--http-port", str(http), "--grpc-port", str(grpc),
+            "--metrics-port", str(metrics)]
+    base = f"http://127.0.0.1:{http}"
+    with process("triton", argv, workdir, f"{base}/v2/models/identity_model/ready", timeout=180) as proc:
+        deadline = time.monotonic() + 60
+        while http_status(f"{base}/v2/models/simple_model/ready") != 200 or http_status(
+            f"http://127.0.0.1:{metrics}/metrics"
+        ) != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Triton models or metrics not ready:\n{proc.tail()}")
+            time.sleep(0.2)
+        yield TritonServer(base, metrics, proc)
+
+
+def infer(http_url: str, model: str, values: list[float]) -> int:
+    body = json.dumps({"inputs": [{"name": "INPUT", "shape": [1, 4], "datatype": "FP32", "data": values}]}).encode()
+    request = urllib.request.Request(f"{http_url}/v2/models/{model}/infer", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def send_traffic(http_url: str, model: str = "simple_model", ok: int = 20, failing: int = 5) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for i in range(ok + failing):
+        values = [-1.0, -2.0, -3.0, -4.0] if i >= ok else [1.0, 2.0, 3.0, float(i)]
+        status = infer(http_url, model, values)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+class Traffic:
+    """Requests to both models, a few per second, with an occasional failure, until stopped: rate()
+    over the last seconds always has data."""
+
+    def __init__(self, http_url: str, interval: float = 0.2):
+        self.http_url, self.interval = http_url, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                infer(self.http_url, "simple_model", [-1.0] * 4 if i % 10 == 9 else [1.0, 2.0, 3.0, 4.0])
+                infer(self.http_url, "identity_model", [1.0, 2.0, 3.0, 4.0])
+            i += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "Traffic":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def rule_files_from_out(env_dir: Path, dest: Path) -> list[Path]:
+    """The spec of every PrometheusRule under out/<env>/ as a plain Prometheus rules file."""
+    dest.mkdir(parents=True, exist_ok=True)
+    files = []
+    for path in sorted(env_dir.glob("*.yaml")):
+        document = yaml.safe_load(path.read_text())
+        if isinstance(document, dict) and document.get("kind") == "PrometheusRule":
+            target = dest / f"{path.stem}.rules.yaml"
+            target.write_text(yaml.safe_dump(document["spec"], sort_keys=False))
+            files.append(target)
+    return files
+
+
+def scrape_config(targets: list[tuple[str, dict[str, str]]], interval: str, rule_files: list[Path]) -> dict:
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": [{
+            "job_name": "triton",
+            "scrape_interval": interval,
+            "static_configs": [{"targets": [target], "labels": labels} for target, labels in targets],
+        }],
+    }
+
+
+@dataclass
+class PromServer:
+    url: str
+    process: Process
+
+
+@contextlib.contextmanager
+def prometheus_server(workdir: Path, targets: list[tuple[str, dict[str, str]]], rule_files: list[Path] = (),
+                      interval: str = "1s") -> Iterator[PromServer]:
+    binary = require_binary("prometheus")
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "prometheus.yml"
+    config.write_text(yaml.safe_dump(scrape_config(targets, interval, list(rule_files))))
+    port = free_port()
+    argv = [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.path={workdir / 'data'}", "--log.level=warn"]
+    url = f"http://127.0.0.1:{port}"
+    with process("prometheus", argv, workdir, f"{url}/-/ready") as proc:
+        yield PromServer(url, proc)
+
+
+@contextlib.contextmanager
+def victoria_metrics_server(workdir: Path, targets: list[tuple[str, dict[str, str]]],
+                            interval: str = "1s") -> Iterator[PromServer]:
+    binary = require_binary("victoria-metrics")
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "scrape.yml"
+    config.write_text(yaml.safe_dump(scrape_config(targets, interval, [])))
+    port = free_port()
+    argv = [binary, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={workdir / 'data'}",
+            f"-promscrape.config={config}", "-promscrape.config.strictParse=false", "-search.latencyOffset=0s",
+            "-loggerLevel=WARN"]
+    url = f"http://127.0.0.1:{port}"
+    with process("victoria-metrics", argv, workdir, f"{url}/health") as proc:
+        yield PromServer(url, proc)
+
+
+def query(url: str, expr: str) -> list[dict]:
+    with urllib.request.urlopen(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}), timeout=10) as r:
+        return json.load(r)["data"]["result"]
+
+
+def wait_for(url: str, expr: str, timeout: float = 60.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            result = query(url, expr)
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url}: no result for {expr} after {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def vmalert_server(workdir: Path, datasource_url: str, rule_files: list[Path]) -> Iterator[PromServer]:
+    """VictoriaMetrics evaluates no rules itself: vmalert runs the recording rules against it and
+    writes the results back, as a VictoriaMetrics installation does."""
+    binary = require_binary("vmalert")
+    port = free_port()
+    argv = [binary, f"-httpListenAddr=127.0.0.1:{port}", f"-datasource.url={datasource_url}",
+            f"-remoteWrite.url={datasource_url}", "-remoteWrite.flushInterval=1s", "-evaluationInterval=1s",
+            "-loggerLevel=ERROR",
+            # vmalert 1.79 refuses alerting rules without a notifier; nothing listens there, and
+            # these tests look at recorded series only.
+            f"-notifier.url=http://127.0.0.1:{free_port()}",
+            *[f"-rule={p}" for p in rule_files]]
+    url = f"http://127.0.0.1:{port}"
+    with process("vmalert", argv, workdir, f"{url}/health") as proc:
+        yield PromServer(url, proc)
+
+
+@contextlib.contextmanager
+def vmauth_server(workdir: Path, backend_url: str, bearer_token: str) -> Iterator[PromServer]:
+    """A Prometheus API behind authentication: vmauth lets through only requests with the token."""
+    binary = require_binary("vmauth")
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "auth.yml"
+    config.write_text(yaml.safe_dump({"users": [{"bearer_token": bearer_token, "url_prefix": backend_url}]}))
+    port = free_port()
+    argv = [binary, f"-httpListenAddr=127.0.0.1:{port}", f"-auth.config={config}", "-loggerLevel=WARN"]
+    url = f"http://127.0.0.1:{port}"
+    with process("vmauth", argv, workdir, f"{url}/health") as proc:
+        yield PromServer(url, proc)

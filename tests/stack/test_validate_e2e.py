@@ -1,0 +1,108 @@
+"""`gen validate --prometheus-url` against real servers scraping a real Triton."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import copy_project, run_gen
+
+pytestmark = pytest.mark.e2e
+
+
+def _validate(url: str, *args: str, cwd=None, env=None):
+    from tests.conftest import REPO
+
+    result = run_gen("validate", "--prometheus-url", url, "--env", "dev", "--format", "json", *args,
+                     cwd=cwd or REPO, env=env)
+    report = json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
+    return result, report
+
+
+def _live(report, check=None, severity=None):
+    return [f for f in report["findings"] if f["check"].startswith("live")
+            and (check is None or f["check"] == check) and (severity is None or f["severity"] == severity)]
+
+
+def test_every_panel_returns_data_and_every_rule_evaluates(prometheus_dev):
+    result, report = _validate(prometheus_dev.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["counts"]["error"] == 0, report["findings"]
+    # Panels: only the GPU row is empty on a machine without GPUs, and that is information.
+    panels = _live(report, "live-panel")
+    assert all(f["severity"] == "info" and "GPU" in f["object"] for f in panels), panels
+    assert len(panels) == 2
+    assert _live(report, "live-rule", "error") == [] and _live(report, "live-rule", "warning") == []
+    assert _live(report, "live-variable") == []
+    # Every query of the dev dashboard and rules ran.
+    assert report["queries"] > 60
+
+
+def test_missing_namespace_label_is_an_error(prometheus_no_namespace):
+    result, report = _validate(prometheus_no_namespace.url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (target,) = _live(report, "live-targets")
+    assert target["severity"] == "error"
+    assert target["message"] == "no scraped Triton target in the environment's namespace"
+    assert "carry no namespace label" in target["hint"]
+    missing = {f["object"] for f in _live(report, "live-metric", "error") if "not with namespace" in f["message"]}
+    assert "dev: metric nv_inference_request_success" in missing
+    assert any(f["severity"] == "error" for f in _live(report, "live-variable"))
+
+
+def test_misnamed_metric_in_a_definition_is_found(prometheus_dev, tmp_path):
+    project = copy_project(tmp_path / "project")
+    triton = project / "dashboards" / "triton.py"
+    text = triton.read_text()
+    assert '"nv_inference_exec_count"' in text
+    triton.write_text(text.replace('"nv_inference_exec_count"', '"nv_inference_exec_cnt"'))
+    assert run_gen("dashboards", cwd=project).returncode == 0
+    result, report = _validate(prometheus_dev.url, cwd=project)
+    assert result.returncode == 1
+    errors = [f for f in _live(report, severity="error")]
+    assert {"object": "dev: metric nv_inference_exec_cnt", "message": "absent: no series has this name"} in [
+        {"object": f["object"], "message": f["message"]} for f in errors
+    ]
+    (panel,) = [f for f in _live(report, "live-panel") if "Batching efficiency" in f["object"]]
+    assert panel["severity"] == "warning" and "nv_inference_exec_cnt" in panel["hint"]
+
+
+def test_victoria_metrics(victoria_metrics_dev):
+    result, report = _validate(victoria_metrics_dev.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(f["severity"] == "info" for f in _live(report, "live-panel"))
+    assert _live(report, "live-rule", "error") == []
+
+
+def test_table_output_and_summary(prometheus_dev):
+    from tests.conftest import REPO
+
+    result = run_gen("validate", "--prometheus-url", prometheus_dev.url, "--env", "dev", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:5] == ["SEVERITY", "OBJECT", "QUERY", "FINDING", "HINT"]
+    assert lines[-1].startswith("0 errors, 0 warnings,")
+    assert f"live against {prometheus_dev.url}" in lines[-1]
+
+
+def test_bearer_token_for_a_secured_prometheus(secured_prometheus, tmp_path):
+    url, token = secured_prometheus
+    result, _ = _validate(url, env={"PROMETHEUS_TOKEN": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"error: {url}: Prometheus answered 401")
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    result, report = _validate(url, "--bearer-token-file", str(token_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert token not in result.stdout + result.stderr
+
+
+def test_unreachable_server_exit_2(tmp_path):
+    from tests.stack.servers import free_port
+
+    result, _ = _validate(f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: http://127.0.0.1:")
+    assert "unreachable" in result.stderr and len(result.stderr.strip().splitlines()) == 1
