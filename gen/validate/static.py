@@ -218,7 +218,7 @@ def target_promql(inv: Inventory, settings) -> list[Finding]:
         try:
             parse(substitute(q.expr))
         except ValueError as exc:
-            found.append(Finding(ERROR, f"{q.env}: {q.object}" if q.kind in ("alert", "record") else q.object,
+            found.append(Finding(ERROR, q.object,
                                  f"does not parse as PromQL: {_one_line(exc)}", q.expr, check="target-promql"))
     return found
 

@@ -1,0 +1,153 @@
+"""`gen validate` without a server: the lint rules find what they promise on broken output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gen.validate import inventory, static
+from gen.validate.promql_ast import output_labels
+from gen.promql import parse
+from tests.conftest import REPO, run_gen
+
+
+def test_committed_out_is_clean():
+    result = run_gen("validate", "--format", "json", cwd=REPO)
+    assert result.returncode == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert report["counts"] == {"error": 0, "warning": 0, "info": 0}
+    assert report["ok"] is True
+
+
+def _dashboard(project: Path) -> tuple[Path, dict]:
+    path = project / "out/grafana/dev/triton-dev.json"
+    return path, json.loads(path.read_text())
+
+
+def _panel(model: dict, title: str) -> dict:
+    for row in model["panels"]:
+        for panel in [row, *row.get("panels", [])]:
+            if panel.get("title") == title:
+                return panel
+    raise KeyError(title)
+
+
+def _findings(project: Path) -> tuple[int, list[dict]]:
+    result = run_gen("validate", "--format", "json", cwd=project)
+    return result.returncode, json.loads(result.stdout)["findings"]
+
+
+BREAKAGES = [
+    ("panel-datasource", lambda m: _panel(m, "Pending requests").update(datasource={"type": "prometheus", "uid": "P1809F7CD0C75ACF3"})),
+    ("panel-units", lambda m: _panel(m, "Average queue time")["fieldConfig"]["defaults"].update(unit="\u03bcs")),
+    ("panel-units", lambda m: _panel(m, "Average queue time")["fieldConfig"]["defaults"].pop("unit")),
+    ("panel-title-description", lambda m: _panel(m, "Pending requests").pop("description")),
+    ("panel-no-targets", lambda m: _panel(m, "Pending requests").update(targets=[])),
+    ("target-promql", lambda m: _panel(m, "Pending requests")["targets"][0].update(expr="sum by (model) (")),
+    ("target-rate-interval", lambda m: _panel(m, "Requests per second (RPS)")["targets"][0].update(
+        expr='sum(rate(nv_inference_request_success{namespace=~"$namespace"}[5m]))')),
+    ("template-variables-exist", lambda m: _panel(m, "Pending requests")["targets"][0].update(
+        expr='sum(nv_inference_pending_request_count{namespace=~"$cluster"})')),
+    ("template-on-time-change-reload", lambda m: m["templating"]["list"][2].update(refresh=1)),
+    ("template-datasource", lambda m: m["templating"]["list"].pop(0)),
+    ("template-label-promql", lambda m: m["templating"]["list"][2].update(query="label_values(nv_inference_count{, model)")),
+    ("panel-ids-unique", lambda m: _panel(m, "Pending requests").update(id=_panel(m, "Batching efficiency")["id"])),
+    ("panel-grid-overlap", lambda m: _panel(m, "Pending requests").update(gridPos=dict(_panel(m, "Batching efficiency")["gridPos"]))),
+]
+
+
+@pytest.mark.parametrize("check, breakage", BREAKAGES, ids=[f"{c}-{i}" for i, (c, _) in enumerate(BREAKAGES)])
+def test_dashboard_lint_rule_finds_the_breakage(project, check, breakage):
+    path, model = _dashboard(project)
+    breakage(model)
+    path.write_text(json.dumps(model))
+    code, findings = _findings(project)
+    hits = [f for f in findings if f["check"] == check]
+    assert hits, findings
+    assert all(f["object"].startswith("triton-dev") for f in hits)
+    assert code == (1 if any(f["severity"] == "error" for f in findings) else 0)
+
+
+def _rules(project: Path) -> tuple[Path, dict]:
+    path = project / "out/dev/prometheusrule-triton.yaml"
+    return path, yaml.safe_load(path.read_text())
+
+
+def _alert(document: dict, name: str) -> dict:
+    return next(r for g in document["spec"]["groups"] for r in g["rules"] if r.get("alert") == name)
+
+
+RULE_BREAKAGES = [
+    ("alert-severity", lambda d: _alert(d, "TritonCPUSaturated")["labels"].update(severity="page")),
+    ("alert-annotations", lambda d: _alert(d, "TritonCPUSaturated")["annotations"].pop("runbook_url")),
+    ("alert-for", lambda d: _alert(d, "TritonCPUSaturated").pop("for")),
+    ("alert-name-camelcase", lambda d: _alert(d, "TritonCPUSaturated").update(alert="triton_cpu_saturated")),
+    ("alert-labels-kept", lambda d: _alert(d, "TritonCPUSaturated").update(
+        expr='max by (namespace) (nv_cpu_utilization{namespace="triton-dev"}) > 0.9')),
+    ("target-promql", lambda d: _alert(d, "TritonCPUSaturated").update(expr="max by (pod) (")),
+]
+
+
+@pytest.mark.parametrize("check, breakage", RULE_BREAKAGES, ids=[c for c, _ in RULE_BREAKAGES])
+def test_rule_lint_finds_the_breakage(project, check, breakage):
+    path, document = _rules(project)
+    breakage(document)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    code, findings = _findings(project)
+    hits = [f for f in findings if f["check"] == check]
+    assert hits and hits[0]["object"].startswith("dev: alert"), findings
+
+
+def test_aggregated_away_label_names_the_label(project):
+    path, document = _rules(project)
+    _alert(document, "TritonCPUSaturated")["expr"] = 'max by (namespace) (nv_cpu_utilization{namespace="triton-dev"}) > 0.9'
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    code, findings = _findings(project)
+    (finding,) = [f for f in findings if f["check"] == "alert-labels-kept"]
+    assert code == 1
+    assert finding["message"].startswith("annotations use $labels.pod, which the expression aggregates away")
+
+
+@pytest.mark.parametrize("expr, labels", [
+    ('sum by (namespace, model) (rate(x[5m]))', {"namespace", "model"}),
+    ('absent(up{job="triton", namespace="a", pod=~"x"})', {"job", "namespace"}),
+    ('a / on (model) b', {"model"}),
+    ('sum(a) > 1', set()),
+    ('x > 1', None),
+    ('sum by (a, b) (x) and on (a) sum by (a) (y)', {"a", "b"}),
+    ('sum by (a, b) (x) or sum by (a) (y)', {"a"}),
+    ('label_replace(sum by (a) (x), "c", "$1", "a", "(.*)")', {"a", "c"}),
+])
+def test_output_labels(expr, labels):
+    assert output_labels(parse(expr)) == labels
+
+
+def test_table_output_lists_findings(project):
+    path, model = _dashboard(project)
+    _panel(model, "Pending requests")["fieldConfig"]["defaults"]["unit"] = "furlongs"
+    path.write_text(json.dumps(model))
+    result = run_gen("validate", "--env", "dev", cwd=project)
+    assert result.returncode == 1
+    header, row, summary = result.stdout.splitlines()
+    assert header.split() == ["SEVERITY", "OBJECT", "QUERY", "FINDING", "HINT"]
+    assert row.startswith("error") and "triton-dev / panel 'Pending requests'" in row
+    assert "unit 'furlongs' is not a Grafana unit id" in row
+    assert summary.startswith("1 error, 0 warnings, 0 infos; static")
+
+
+def test_env_flag_limits_static_findings(project):
+    path, model = _dashboard(project)
+    _panel(model, "Pending requests")["fieldConfig"]["defaults"]["unit"] = "furlongs"
+    path.write_text(json.dumps(model))
+    assert run_gen("validate", "--env", "prod", cwd=project).returncode == 0
+    assert run_gen("validate", "--env", "dev", cwd=project).returncode == 1
+
+
+def test_inventory_reads_everything_in_out():
+    inv = inventory.load(REPO / "out")
+    assert sorted(d.uid for d in inv.dashboards) == ["triton-dev", "triton-prod"]
+    assert {q.kind for q in inv.queries("dev")} == {"panel", "variable", "alert", "record"}
+    assert static.run(inv) == []
