@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gen.commands import render, validate
+from gen.commands import push, render, validate
 
 app = typer.Typer(
     name="gen",
@@ -19,6 +19,7 @@ app.command("dashboards")(render.dashboards)
 app.command("alerts")(render.alerts)
 app.command("build")(render.build)
 app.command("validate")(validate.validate)
+app.command("push")(push.push)
 
 
 def main() -> None:

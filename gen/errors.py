@@ -13,3 +13,10 @@ class UserError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+class RemoteRefused(UserError):
+    """The remote side refused us (bad credentials, missing permission): one line, exit code 1,
+    as for any other failed push; bad usage stays exit 2."""
+
+    exit_code = 1

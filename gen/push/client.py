@@ -1,0 +1,148 @@
+"""Grafana's HTTP API with timeouts, retries and errors that name the dashboard, never the token.
+
+Retried, with exponential backoff and full jitter: connection errors, timeouts, 429 (waiting
+what Retry-After asks, capped) and 5xx. Never retried: other 4xx, which a retry cannot fix.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from gen.errors import UserError
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+MAX_RETRY_AFTER_S = 30.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str | None = None
+    basic: tuple[str, str] | None = None
+
+    def __repr__(self) -> str:  # never show a secret, even in a traceback
+        return f"Credentials({'token' if self.token else 'basic' if self.basic else 'none'})"
+
+
+class GrafanaError(Exception):
+    def __init__(self, status: int | None, message: str, api_status: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.api_status = api_status  # Grafana's "status" field: version-mismatch, name-exists, ...
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    writes: int = 0
+    retries: int = 0
+
+
+class GrafanaClient:
+    def __init__(self, url: str, credentials: Credentials, ca_cert: str | None = None, insecure: bool = False,
+                 timeout: float = 30.0, retries: int = 5, backoff_s: float = 0.5, pool: int = 8):
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.session = requests.Session()
+        self.session.verify = ca_cert if ca_cert else not insecure
+        adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        if credentials.token:
+            self.session.headers["Authorization"] = f"Bearer {credentials.token}"
+        elif credentials.basic:
+            self.session.auth = credentials.basic
+        self.session.headers["Accept"] = "application/json"
+        self.counters = Counters()
+        self._lock = threading.Lock()
+
+    def request(self, method: str, path: str, what: str, json_body: Any = None, params: dict | None = None) -> Any:
+        """The decoded JSON answer; GrafanaError for an answer that is not 2xx; UserError when the
+        server stays unreachable. `what` names the object for messages."""
+        import requests
+
+        attempt = 0
+        while True:
+            with self._lock:
+                self.counters.requests += 1
+                if method != "GET":
+                    self.counters.writes += 1
+            try:
+                response = self.session.request(method, self.url + path, json=json_body, params=params,
+                                                timeout=self.timeout)
+            except requests.exceptions.SSLError as exc:
+                raise UserError(f"{self.url}: TLS verification failed ({_short(exc)}); pass --ca-cert FILE or --insecure") from None
+            except requests.exceptions.RequestException as exc:
+                if attempt >= self.retries:
+                    raise UserError(f"{self.url}: Grafana is unreachable after {attempt + 1} attempts ({what}): "
+                                    f"{_short(exc)}") from None
+                self._wait(attempt, None)
+                attempt += 1
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                self._wait(attempt, response.headers.get("Retry-After"))
+                attempt += 1
+                continue
+            if 200 <= response.status_code < 300:
+                try:
+                    return response.json()
+                except ValueError:
+                    raise GrafanaError(response.status_code, f"{what}: the answer is not JSON") from None
+            raise self._error(response, what)
+
+    def _wait(self, attempt: int, retry_after: str | None) -> None:
+        with self._lock:
+            self.counters.retries += 1
+        delay = _retry_after_seconds(retry_after)
+        if delay is None:
+            # Full jitter: concurrent clients do not retry in lock-step.
+            delay = random.uniform(0, self.backoff_s * (2 ** attempt))
+        time.sleep(min(delay, MAX_RETRY_AFTER_S))
+
+    def _error(self, response, what: str) -> GrafanaError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        message = str(body.get("message") or response.reason or "")
+        api_status = str(body.get("status") or "")
+        code = response.status_code
+        explain = {
+            401: "Grafana refused the credentials (401): check GRAFANA_TOKEN or --token-file",
+            403: "the token lacks permission (403): the service account needs the Editor role",
+            404: f"not found (404): {message}",
+            412: f"precondition failed (412, {api_status or 'conflict'}): {message}",
+            413: "Grafana refused the request as too large (413): raise its max request size or split the dashboard",
+        }.get(code, f"Grafana answered {code}: {message}")
+        return GrafanaError(code, f"{what}: {explain}", api_status)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _short(exc: Exception, limit: int = 160) -> str:
+    text = " ".join(str(exc).split())
+    for marker in ("Failed to establish a new connection: ", "Caused by "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return text[:limit]
