@@ -373,6 +373,9 @@ class GrafanaEmulator:
 class _Handler(BaseHTTPRequestHandler):
     owner: GrafanaEmulator
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle's algorithm and delayed ACKs each answer
+    # would stall ~40 ms, which a real Grafana (Go's net/http) does not.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args) -> None:  # quiet
         pass
