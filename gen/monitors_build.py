@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from gen import k8s
-from gen.outdir import Artifact
+from gen.outdir import Artifact, env_file_owner
 from gen.settings import Environment, Settings
 
 NAME = "triton"
@@ -55,11 +55,4 @@ def render_all(settings: Settings, envs: list[Environment]) -> list[Artifact]:
     return [Artifact(path(env), k8s.manifest(service_monitor(env)).encode("utf-8")) for env in envs]
 
 
-def owns(relpath: str, env_names: set[str] | None) -> bool:
-    parts = relpath.split("/")
-    return (
-        len(parts) == 2
-        and parts[1].startswith("servicemonitor-")
-        and parts[1].endswith(".yaml")
-        and (env_names is None or parts[0] in env_names)
-    )
+owns = env_file_owner("servicemonitor-")

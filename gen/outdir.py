@@ -127,3 +127,18 @@ def _remove_empty_dirs(out_dir: Path, deleted: list[str]) -> None:
         while parent != out_dir and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
+
+
+def env_file_owner(prefix: str) -> Callable[[str, set[str] | None], bool]:
+    """owns(relpath, env_names) for files `<env>/<prefix>*.yaml`, the shape of most targets."""
+
+    def owns(relpath: str, env_names: set[str] | None) -> bool:
+        env, _, name = relpath.partition("/")
+        return (
+            "/" not in name
+            and name.startswith(prefix)
+            and name.endswith(".yaml")
+            and (env_names is None or env in env_names)
+        )
+
+    return owns

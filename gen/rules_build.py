@@ -13,7 +13,7 @@ from typing import Any
 
 from gen import definitions, k8s
 from gen.errors import UserError
-from gen.outdir import Artifact
+from gen.outdir import Artifact, env_file_owner
 from gen.settings import Environment, Settings
 from gen.settings_schema import PROM_DURATION, SEVERITIES
 
@@ -187,11 +187,4 @@ def render_all(settings: Settings, envs: list[Environment]) -> list[Artifact]:
     ]
 
 
-def owns(relpath: str, env_names: set[str] | None) -> bool:
-    parts = relpath.split("/")
-    return (
-        len(parts) == 2
-        and parts[1].startswith("prometheusrule-")
-        and parts[1].endswith(".yaml")
-        and (env_names is None or parts[0] in env_names)
-    )
+owns = env_file_owner("prometheusrule-")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
@@ -26,7 +28,44 @@ CheckOption = Annotated[
     typer.Option("--check", help="Write nothing; exit 1 listing the files that differ from out/."),
 ]
 
+CaCertOption = Annotated[
+    Optional[Path], typer.Option("--ca-cert", help="CA bundle to verify the server's TLS certificate.")
+]
+InsecureOption = Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds per request.", min=0.1)]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", help="table or json.")]
+
 DEFAULT_SETTINGS = Path("environments.yaml")
+
+
+def read_secret(path: Path | None, env_var: str, what: str) -> str | None:
+    """A secret from a file (first) or an environment variable; its value is never part of a message."""
+    from gen.errors import UserError
+
+    if path is not None:
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read the {what} file: {exc.strerror}") from None
+        if not value:
+            raise UserError(f"{path}: the {what} file is empty")
+        return value
+    return (os.environ.get(env_var) or "").strip() or None
+
+
+def check_ca_cert(path: Path | None) -> str | None:
+    from gen.errors import UserError
+
+    if path is not None and not path.is_file():
+        raise UserError(f"{path}: --ca-cert file not found")
+    return str(path) if path else None
 
 
 def fail(message: str, code: int = 2) -> None:

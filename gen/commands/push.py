@@ -5,34 +5,35 @@ from __future__ import annotations
 import json
 import os
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from gen.commands.common import DEFAULT_SETTINGS, EnvOption, OutOption, SettingsOption, is_terminal, user_errors
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
+from gen.commands.common import (
+    DEFAULT_SETTINGS,
+    CaCertOption,
+    EnvOption,
+    Format,
+    FormatOption,
+    InsecureOption,
+    OutOption,
+    SettingsOption,
+    TimeoutOption,
+    check_ca_cert,
+    is_terminal,
+    read_secret,
+    user_errors,
+)
 
 
 def _credentials(token_file: Path | None):
     from gen.errors import UserError
     from gen.push.client import Credentials
 
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UserError(f"{token_file}: cannot read the token file: {exc.strerror}") from None
-        if not token:
-            raise UserError(f"{token_file}: the token file is empty")
+    token = read_secret(token_file, "GRAFANA_TOKEN", "token")
+    if token:
         return Credentials(token=token)
-    if os.environ.get("GRAFANA_TOKEN"):
-        return Credentials(token=os.environ["GRAFANA_TOKEN"].strip())
     user, password = os.environ.get("GRAFANA_USER"), os.environ.get("GRAFANA_PASSWORD")
     if user and password:
         return Credentials(basic=(user, password))
@@ -48,16 +49,15 @@ def push(
     force: Annotated[bool, typer.Option("--force", help="Overwrite dashboards changed in Grafana, after a backup.")] = False,
     backup_dir: Annotated[Optional[Path], typer.Option("--backup-dir", help="Where --force saves Grafana's versions [default: out/.backup/].")] = None,
     token_file: Annotated[Optional[Path], typer.Option("--token-file", help="File holding a service-account token [or env GRAFANA_TOKEN].")] = None,
-    ca_cert: Annotated[Optional[Path], typer.Option("--ca-cert", help="CA bundle to verify Grafana's TLS certificate.")] = None,
-    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,
-    output_format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.", min=0.1)] = 30.0,
+    ca_cert: CaCertOption = None,
+    insecure: InsecureOption = False,
+    output_format: FormatOption = Format.table,
+    timeout: TimeoutOption = 30.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Dashboards pushed at once.", min=1, max=32)] = 4,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
     """Publish dashboards through Grafana's HTTP API, safely."""
-    from gen.errors import UserError
     from gen.push.client import GrafanaClient
     from gen.push.push import Options, git_revision
     from gen.push.push import push as run_push
@@ -66,8 +66,7 @@ def push(
     loaded = load_settings(settings)
     envs = loaded.select(env)
     out_dir = (out or loaded.root / "out").resolve()
-    if ca_cert is not None and not ca_cert.is_file():
-        raise UserError(f"{ca_cert}: --ca-cert file not found")
+    ca_bundle = check_ca_cert(ca_cert)
     credentials = _credentials(token_file)
     revision = git_revision(loaded.root)
     options = Options(
@@ -75,7 +74,7 @@ def push(
         backup_dir=(backup_dir or out_dir / ".backup").resolve(),
         message=f"triton-obs gen push, definitions at git {revision}",
     )
-    client = GrafanaClient(grafana_url, credentials, str(ca_cert) if ca_cert else None, insecure, timeout,
+    client = GrafanaClient(grafana_url, credentials, ca_bundle, insecure, timeout,
                            pool=concurrency * 2)
     show = is_terminal() and output_format == Format.table and not dry_run
     done = [0]

@@ -2,48 +2,41 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from gen.commands.common import DEFAULT_SETTINGS, EnvOption, OutOption, SettingsOption, is_terminal, user_errors
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-
-
-def _read_secret(path: Path | None, env_var: str, what: str) -> str | None:
-    from gen.errors import UserError
-
-    if path is not None:
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UserError(f"{path}: cannot read the {what} file: {exc.strerror}") from None
-        if not value:
-            raise UserError(f"{path}: the {what} file is empty")
-        return value
-    return os.environ.get(env_var) or None
+from gen.commands.common import (
+    DEFAULT_SETTINGS,
+    CaCertOption,
+    EnvOption,
+    Format,
+    FormatOption,
+    InsecureOption,
+    OutOption,
+    SettingsOption,
+    TimeoutOption,
+    check_ca_cert,
+    is_terminal,
+    read_secret,
+    user_errors,
+)
 
 
 @user_errors
 def validate(
     prometheus_url: Annotated[Optional[str], typer.Option("--prometheus-url", help="Run the live checks against this Prometheus-compatible API.", envvar="PROMETHEUS_URL")] = None,
     env: EnvOption = None,
-    output_format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+    output_format: FormatOption = Format.table,
     bearer_token_file: Annotated[Optional[Path], typer.Option("--bearer-token-file", help="Bearer token for the Prometheus API [or env PROMETHEUS_TOKEN].")] = None,
     basic_auth_user: Annotated[Optional[str], typer.Option("--basic-auth-user", help="Basic auth user; the password comes from PROMETHEUS_PASSWORD or --basic-auth-password-file.")] = None,
     basic_auth_password_file: Annotated[Optional[Path], typer.Option("--basic-auth-password-file", help="File holding the basic auth password.")] = None,
-    ca_cert: Annotated[Optional[Path], typer.Option("--ca-cert", help="CA bundle to verify the server's TLS certificate.")] = None,
-    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.", min=0.1)] = 30.0,
+    ca_cert: CaCertOption = None,
+    insecure: InsecureOption = False,
+    timeout: TimeoutOption = 30.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Queries in flight at once.", min=1, max=64)] = 8,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
@@ -69,17 +62,14 @@ def validate(
         from gen.validate.client import Auth, PrometheusClient
         from gen.validate.live import Context, run
 
-        token = _read_secret(bearer_token_file, "PROMETHEUS_TOKEN", "token")
+        token = read_secret(bearer_token_file, "PROMETHEUS_TOKEN", "token")
         basic = None
         if basic_auth_user:
-            password = _read_secret(basic_auth_password_file, "PROMETHEUS_PASSWORD", "password")
+            password = read_secret(basic_auth_password_file, "PROMETHEUS_PASSWORD", "password")
             if password is None:
                 raise UserError("--basic-auth-user needs PROMETHEUS_PASSWORD or --basic-auth-password-file")
             basic = (basic_auth_user, password)
-        if ca_cert is not None and not ca_cert.is_file():
-            raise UserError(f"{ca_cert}: --ca-cert file not found")
-        client = PrometheusClient(prometheus_url, Auth(token, basic), str(ca_cert) if ca_cert else None, insecure,
-                                  timeout)
+        client = PrometheusClient(prometheus_url, Auth(token, basic), check_ca_cert(ca_cert), insecure, timeout)
         queries_run = 0
         show = is_terminal() and output_format == Format.table
         started = time.monotonic()
