@@ -101,7 +101,8 @@ def _slug(title: str) -> str:
 
 class GrafanaEmulator:
     def __init__(self, tokens: dict[str, str] | None = None, users: dict[str, tuple[str, str]] | None = None,
-                 max_body_bytes: int = 10 * 1024 * 1024):
+                 max_body_bytes: int = 10 * 1024 * 1024, tls: tuple[str, str] | None = None):
+        self.tls = tls  # (certificate file, key file): serve HTTPS
         self.tokens = dict(tokens or {})
         self.users = dict(users or {})
         self.max_body_bytes = max_body_bytes
@@ -126,7 +127,15 @@ class GrafanaEmulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http"
+        if self.tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self

@@ -238,3 +238,17 @@ def test_bad_local_dashboard_stops_before_any_request(grafana, project):
     assert result.returncode == 2
     assert result.stderr.startswith("error: out/grafana/dev/triton-dev.json: not a dashboard JSON")
     assert grafana.requests == []
+
+
+def test_tls_verification_and_custom_ca(project, tmp_path):
+    from tests.tls import make_certificates
+
+    certs = make_certificates(tmp_path / "tls")
+    with GrafanaEmulator(tokens={TOKEN: "Editor"}, tls=(str(certs.cert), str(certs.key))) as grafana:
+        assert grafana.url.startswith("https://")
+        result, _ = push(grafana, cwd=project)
+        assert result.returncode == 2
+        assert "TLS verification failed" in result.stderr and grafana.dashboards == {}
+        result, report = push(grafana, "--ca-cert", str(certs.ca), cwd=project)
+        assert result.returncode == 0, result.stderr
+        assert _actions(report) == {"triton-dev": "create", "triton-prod": "create"}

@@ -78,8 +78,9 @@ class GrafanaClient:
                 if method != "GET":
                     self.counters.writes += 1
             try:
+                # verify passed on every request: a session's verify loses to REQUESTS_CA_BUNDLE.
                 response = self.session.request(method, self.url + path, json=json_body, params=params,
-                                                timeout=self.timeout)
+                                                timeout=self.timeout, verify=self.session.verify)
             except requests.exceptions.SSLError as exc:
                 raise UserError(f"{self.url}: TLS verification failed ({_short(exc)}); pass --ca-cert FILE or --insecure") from None
             except requests.exceptions.RequestException as exc:

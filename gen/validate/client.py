@@ -47,8 +47,9 @@ class PrometheusClient:
         import requests
 
         try:
+            # verify passed on every request: a session's verify loses to REQUESTS_CA_BUNDLE.
             response = self.session.get(self.url + path, params=params, headers=self._headers, auth=self._auth,
-                                        timeout=self.timeout)
+                                        timeout=self.timeout, verify=self.session.verify)
         except requests.exceptions.SSLError as exc:
             raise UserError(f"{self.url}: TLS verification failed ({_reason(exc)}); pass --ca-cert FILE") from None
         except requests.exceptions.RequestException as exc:

@@ -72,3 +72,15 @@ def secured_prometheus(prometheus_dev, tmp_path_factory):
     token = "s3cr3t-prometheus-token"
     with servers.vmauth_server(tmp_path_factory.mktemp("vmauth"), prometheus_dev.url, token) as proxy:
         yield proxy.url, token
+
+
+@pytest.fixture(scope="session")
+def tls_prometheus(prometheus_dev, tmp_path_factory):
+    """prometheus_dev behind HTTPS with a certificate from a private CA, and a bearer token."""
+    from tests.tls import make_certificates
+
+    certs = make_certificates(tmp_path_factory.mktemp("tls"))
+    token = "tls-prometheus-token"
+    with servers.vmauth_server(tmp_path_factory.mktemp("vmauth-tls"), prometheus_dev.url, token,
+                               tls=(certs.cert, certs.key)) as proxy:
+        yield proxy.url, token, certs.ca

@@ -31,9 +31,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http_status(url: str, timeout: float = 2.0) -> int | None:
+def http_status(url: str, timeout: float = 2.0, insecure: bool = False) -> int | None:
+    import ssl
+
+    context = ssl._create_unverified_context() if insecure else None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -71,7 +74,7 @@ class Process:
 
 @contextlib.contextmanager
 def process(name: str, argv: list[str], workdir: Path, ready_url: str, timeout: float = 90.0,
-            env: dict | None = None) -> Iterator[Process]:
+            env: dict | None = None, tls_insecure: bool = False) -> Iterator[Process]:
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
     with open(log, "wb") as handle:
@@ -80,7 +83,7 @@ def process(name: str, argv: list[str], workdir: Path, ready_url: str, timeout: 
     proc = Process(name, popen, log)
     try:
         deadline = time.monotonic() + timeout
-        while http_status(ready_url) != 200:
+        while http_status(ready_url, insecure=tls_insecure) != 200:
             if popen.poll() is not None:
                 raise RuntimeError(f"{name} exited with {popen.returncode} during start-up:\n{proc.tail()}")
             if time.monotonic() > deadline:
@@ -264,8 +267,10 @@ def vmalert_server(workdir: Path, datasource_url: str, rule_files: list[Path]) -
 
 
 @contextlib.contextmanager
-def vmauth_server(workdir: Path, backend_url: str, bearer_token: str) -> Iterator[PromServer]:
-    """A Prometheus API behind authentication: vmauth lets through only requests with the token."""
+def vmauth_server(workdir: Path, backend_url: str, bearer_token: str,
+                  tls: tuple[Path, Path] | None = None) -> Iterator[PromServer]:
+    """A Prometheus API behind authentication (and TLS with a (certificate, key) pair): vmauth lets
+    through only requests with the token."""
     binary = require_binary("vmauth")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "auth.yml"
@@ -273,5 +278,12 @@ def vmauth_server(workdir: Path, backend_url: str, bearer_token: str) -> Iterato
     port = free_port()
     argv = [binary, f"-httpListenAddr=127.0.0.1:{port}", f"-auth.config={config}", "-loggerLevel=WARN"]
     url = f"http://127.0.0.1:{port}"
+    if tls:
+        argv += ["-tls", f"-tlsCertFile={tls[0]}", f"-tlsKeyFile={tls[1]}"]
+        url = f"https://127.0.0.1:{port}"
+        # Readiness over TLS without verifying: the tests verify, the harness only waits.
+        with process("vmauth", argv, workdir, f"{url}/health", tls_insecure=True) as proc:
+            yield PromServer(url, proc)
+        return
     with process("vmauth", argv, workdir, f"{url}/health") as proc:
         yield PromServer(url, proc)

@@ -106,3 +106,16 @@ def test_unreachable_server_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: http://127.0.0.1:")
     assert "unreachable" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_custom_ca_for_a_tls_prometheus(tls_prometheus, tmp_path):
+    url, token, ca = tls_prometheus
+    environ = {"PROMETHEUS_TOKEN": token}
+    result, _ = _validate(url, env=environ)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {url}: TLS verification failed")
+    result, report = _validate(url, "--ca-cert", str(ca), env=environ)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["counts"]["error"] == 0
+    result, _ = _validate(url, "--insecure", env=environ)
+    assert result.returncode == 0
