@@ -45,6 +45,12 @@ def metadata(name: str, namespace: str, labels: Mapping[str, str], annotations: 
     return meta
 
 
+def selected_by_prometheus(name: str, namespace: str, release: str, env_name: str) -> dict:
+    """Metadata of an object the environment's Prometheus must pick up: it selects PrometheusRules
+    and ServiceMonitors by the `release` label only, and ignores the rest silently."""
+    return metadata(name, namespace, {"release": release, "triton-obs/environment": env_name})
+
+
 def configmap(meta: Mapping[str, Any], data: Mapping[str, str]) -> str:
     """A ConfigMap whose values are written as YAML literal blocks.
 

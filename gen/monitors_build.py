@@ -24,11 +24,9 @@ def service_monitor(env: Environment) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
-        "metadata": k8s.metadata(
-            # The environment in the name: two environments synced into one cluster must not collide.
-            f"{NAME}-{env.name}",
-            env.monitoring_namespace,
-            {"release": env.prometheus_release, "triton-obs/environment": env.name},
+        # The environment in the name: two environments synced into one cluster must not collide.
+        "metadata": k8s.selected_by_prometheus(
+            f"{NAME}-{env.name}", env.monitoring_namespace, env.prometheus_release, env.name
         ),
         "spec": {
             "namespaceSelector": {"matchNames": [env.namespace]},

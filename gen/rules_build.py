@@ -166,10 +166,8 @@ def prometheus_rule(item: BuiltRules) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": k8s.metadata(
-            item.resource_name,
-            env.monitoring_namespace,
-            {"release": env.prometheus_release, "triton-obs/environment": env.name},
+        "metadata": k8s.selected_by_prometheus(
+            item.resource_name, env.monitoring_namespace, env.prometheus_release, env.name
         ),
         "spec": {"groups": item.groups},
     }
