@@ -119,3 +119,29 @@ def test_custom_ca_for_a_tls_prometheus(tls_prometheus, tmp_path):
     assert report["counts"]["error"] == 0
     result, _ = _validate(url, "--insecure", env=environ)
     assert result.returncode == 0
+
+
+def test_raw_counter_and_too_short_window_are_errors(prometheus_dev, tmp_path):
+    import yaml
+
+    project = copy_project(tmp_path / "project")
+    dashboard_path = project / "out/grafana/dev/triton-dev.json"
+    model = json.loads(dashboard_path.read_text())
+    pending = next(p for row in model["panels"] for p in [row, *row.get("panels", [])]
+                   if p.get("title") == "Pending requests")
+    pending["targets"][0]["expr"] = 'sum by (model) (nv_inference_count{namespace=~"$namespace", model=~"$model"})'
+    dashboard_path.write_text(json.dumps(model))
+    rules_path = project / "out/dev/prometheusrule-triton.yaml"
+    rules = yaml.safe_load(rules_path.read_text())
+    rules["spec"]["groups"][0]["rules"][0]["expr"] = (
+        'sum by (namespace, model) (rate(nv_inference_request_success{namespace="triton-dev"}[1s]))'
+    )
+    rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    result, report = _validate(prometheus_dev.url, cwd=project)
+    assert result.returncode == 1
+    (counter,) = _live(report, "live-counter")
+    assert counter["object"] == "triton-dev / panel 'Pending requests' / A"
+    assert counter["message"] == "nv_inference_count is a counter, used outside rate()/increase()"
+    (window,) = _live(report, "live-range-window")
+    assert window["object"] == "dev: record namespace_model:nv_inference_request_success:rate5m"
+    assert window["message"].startswith("range [1s] is shorter than twice the scrape interval (1s)")
