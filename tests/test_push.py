@@ -252,3 +252,13 @@ def test_tls_verification_and_custom_ca(project, tmp_path):
         result, report = push(grafana, "--ca-cert", str(certs.ca), cwd=project)
         assert result.returncode == 0, result.stderr
         assert _actions(report) == {"triton-dev": "create", "triton-prod": "create"}
+
+
+def test_too_large_is_a_clear_error_naming_the_dashboard(project):
+    with GrafanaEmulator(tokens={TOKEN: "Editor"}, max_body_bytes=10_000) as grafana:
+        result, report = push(grafana, "--env", "dev", cwd=project)
+        assert result.returncode == 1
+        (outcome,) = report["dashboards"]
+        assert outcome["result"] == "failed"
+        assert outcome["detail"].startswith("dashboard triton-dev (dev): Grafana refused the request as too large (413)")
+        assert report["retries"] == 0

@@ -217,17 +217,25 @@ def check_metrics(ctx: Context) -> list[Finding]:
 
 
 def _explain_empty(ctx: Context, expr: str) -> str:
+    """Why a query returns nothing: a metric absent, a selector that matches nothing, or no
+    traffic (the series exist, but rates are 0 and the ratios' `> 0` guards drop them)."""
     try:
-        names = [s.name for s in promql_ast.selectors(parse(ctx.prepare(expr))) if s.name]
+        found = [s for s in promql_ast.selectors(parse(ctx.prepare(expr))) if s.name]
     except ValueError:
-        names = []
+        found = []
+    names = [s.name for s in found]
     absent = sorted({n for n in names if ctx.present.get(n) is False})
     if absent and all(OPTIONAL_METRICS.match(n) for n in absent):
         return f"optional metrics absent ({', '.join(absent)}): expected without a GPU, cache or summaries"
     if absent:
         return f"metric absent in {ctx.ns}: {', '.join(absent)}"
-    return "the series exist but the query returns nothing: no traffic yet (rates are 0 and ratios guarded), " \
-           "or a selector matches nothing"
+    for selector in found:
+        try:
+            if not ctx.query(f"count({selector})"):
+                return f"the selector {selector} matches nothing: a label value the query filters on does not exist"
+        except QueryError:
+            break
+    return "the series exist but the query returns nothing now: no traffic yet (rates are 0, ratios are guarded)"
 
 
 def check_variables(ctx: Context) -> list[Finding]:

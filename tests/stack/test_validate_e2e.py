@@ -145,3 +145,19 @@ def test_raw_counter_and_too_short_window_are_errors(prometheus_dev, tmp_path):
     (window,) = _live(report, "live-range-window")
     assert window["object"] == "dev: record namespace_model:nv_inference_request_success:rate5m"
     assert window["message"].startswith("range [1s] is shorter than twice the scrape interval (1s)")
+
+
+def test_empty_panel_names_the_selector_that_matches_nothing(prometheus_dev, tmp_path):
+    project = copy_project(tmp_path / "project")
+    dashboard_path = project / "out/grafana/dev/triton-dev.json"
+    model = json.loads(dashboard_path.read_text())
+    panel = next(p for row in model["panels"] for p in [row, *row.get("panels", [])]
+                 if p.get("title") == "Failures by reason")
+    panel["targets"][0]["expr"] = panel["targets"][0]["expr"].replace('model=~"$model"', 'model=~"$model", reason="TIMEOUT"')
+    dashboard_path.write_text(json.dumps(model))
+    result, report = _validate(prometheus_dev.url, cwd=project)
+    assert result.returncode == 0  # an empty panel is a warning
+    (finding,) = [f for f in _live(report, "live-panel") if "Failures by reason" in f["object"]]
+    assert finding["severity"] == "warning" and finding["message"] == "returns no data"
+    assert finding["hint"].startswith('the selector nv_inference_request_failure{namespace=~"triton-dev",model=~".+",'
+                                      'reason="TIMEOUT"} matches nothing')
