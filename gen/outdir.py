@@ -35,14 +35,9 @@ class Plan:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """One file, durable and replaced in one step (a batch uses apply(), which syncs once)."""
+    tmp = _stage(path, data, fsync=True)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -108,12 +103,16 @@ def apply(out_dir: Path, result: Plan, artifacts: list[Artifact]) -> None:
     _remove_empty_dirs(out_dir, result.delete)
 
 
-def _stage(path: Path, data: bytes) -> str:
+def _stage(path: Path, data: bytes, fsync: bool = False) -> str:
+    """The data in a temporary file beside `path`, ready to be renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

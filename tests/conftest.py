@@ -61,6 +61,15 @@ def require_binary(name: str) -> str:
     pytest.skip(message)
 
 
+def find_panel(model: dict, title: str) -> dict:
+    """A panel of a dashboard JSON by title, inside collapsed rows too."""
+    for top in model["panels"]:
+        for panel in [top, *top.get("panels", [])]:
+            if panel.get("title") == title:
+                return panel
+    raise KeyError(title)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of this repository's definitions, settings and out/, to change freely."""

@@ -11,7 +11,7 @@ import yaml
 from gen.validate import inventory, static
 from gen.validate.promql_ast import output_labels
 from gen.promql import parse
-from tests.conftest import REPO, run_gen
+from tests.conftest import REPO, find_panel, run_gen
 
 
 def test_committed_out_is_clean():
@@ -27,12 +27,7 @@ def _dashboard(project: Path) -> tuple[Path, dict]:
     return path, json.loads(path.read_text())
 
 
-def _panel(model: dict, title: str) -> dict:
-    for row in model["panels"]:
-        for panel in [row, *row.get("panels", [])]:
-            if panel.get("title") == title:
-                return panel
-    raise KeyError(title)
+_panel = find_panel
 
 
 def _findings(project: Path) -> tuple[int, list[dict]]:

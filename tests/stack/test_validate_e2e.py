@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import copy_project, run_gen
+from tests.conftest import copy_project, find_panel, run_gen
 
 pytestmark = pytest.mark.e2e
 
@@ -127,8 +127,7 @@ def test_raw_counter_and_too_short_window_are_errors(prometheus_dev, tmp_path):
     project = copy_project(tmp_path / "project")
     dashboard_path = project / "out/grafana/dev/triton-dev.json"
     model = json.loads(dashboard_path.read_text())
-    pending = next(p for row in model["panels"] for p in [row, *row.get("panels", [])]
-                   if p.get("title") == "Pending requests")
+    pending = find_panel(model, "Pending requests")
     pending["targets"][0]["expr"] = 'sum by (model) (nv_inference_count{namespace=~"$namespace", model=~"$model"})'
     dashboard_path.write_text(json.dumps(model))
     rules_path = project / "out/dev/prometheusrule-triton.yaml"
@@ -151,8 +150,7 @@ def test_empty_panel_names_the_selector_that_matches_nothing(prometheus_dev, tmp
     project = copy_project(tmp_path / "project")
     dashboard_path = project / "out/grafana/dev/triton-dev.json"
     model = json.loads(dashboard_path.read_text())
-    panel = next(p for row in model["panels"] for p in [row, *row.get("panels", [])]
-                 if p.get("title") == "Failures by reason")
+    panel = find_panel(model, "Failures by reason")
     panel["targets"][0]["expr"] = panel["targets"][0]["expr"].replace('model=~"$model"', 'model=~"$model", reason="TIMEOUT"')
     dashboard_path.write_text(json.dumps(model))
     result, report = _validate(prometheus_dev.url, cwd=project)
