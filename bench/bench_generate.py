@@ -111,7 +111,7 @@ def main() -> None:
 
         # In-process: the same work without interpreter start-up and imports on either side.
         sys.path.insert(0, str(fleet))
-        from gen.generate import generate
+        from gen.render.generate import generate
         from gen.settings import load_settings
 
         sys.path.insert(0, str(REPO / "bench"))

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 # Everything a project needs to render; out/ is copied too so --check has something to compare.
 PROJECT_PARTS = ("environments.yaml", "dashboards", "alerts", "out", "docs")
 

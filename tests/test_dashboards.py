@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gen.dashboards_build import build_dashboards
-from gen.grafana_json import SCHEMA_VERSION, iter_panels
+from gen.render.dashboards import build_dashboards
+from gen.render.grafana_json import SCHEMA_VERSION, iter_panels
 from gen.promql import metric_names, parse_grafana, substitute
 from gen.settings import load_settings
 from tests.conftest import REPO

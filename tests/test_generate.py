@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gen import outdir
-from gen.generate import generate
+from gen.render.generate import generate
 from gen.settings import load_settings
 from tests.conftest import run_gen, snapshot
 

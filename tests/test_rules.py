@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gen import rules_build
+from gen.render import rules as rules_build
 from gen.settings import load_settings
 from tests import crd_schemas
 from tests.conftest import REPO, require_binary, run_gen, snapshot

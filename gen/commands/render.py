@@ -17,7 +17,7 @@ from gen.commands.common import (
 
 
 def run(targets: list[str], settings_path: Path, out: Path | None, env: str | None, check: bool, command: str) -> None:
-    from gen.generate import generate
+    from gen.render.generate import generate
     from gen.settings import load_settings
 
     settings = load_settings(settings_path)
@@ -88,6 +88,6 @@ def build(
     out: OutOption = None,
 ) -> None:
     """Render everything (dashboards, rules, Argo CD) into out/."""
-    from gen.targets import TARGETS
+    from gen.render.targets import TARGETS
 
     run(list(TARGETS), settings, out, env, check, "build")

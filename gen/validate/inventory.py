@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from gen.errors import UserError
-from gen.grafana_json import iter_panels
+from gen.render.grafana_json import iter_panels
 
 
 @dataclass(frozen=True)

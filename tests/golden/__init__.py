@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def summary(model: dict) -> str:
-    from gen.grafana_json import iter_panels
+    from gen.render.grafana_json import iter_panels
 
     lines = [f"dashboard {model['uid']}: {model['title']} (schemaVersion {model['schemaVersion']})"]
     for variable in model["templating"]["list"]:
@@ -34,7 +34,7 @@ def summary(model: dict) -> str:
 
 
 def expected_files() -> dict[str, str]:
-    from gen.dashboards_build import build_dashboards
+    from gen.render.dashboards import build_dashboards
     from gen.settings import load_settings
 
     settings = load_settings(HERE.parents[1] / "environments.yaml")

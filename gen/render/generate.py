@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gen import kustomize_build, manifests_check, outdir
+from gen import manifests_check, outdir
+from gen.render import kustomize
 from gen.errors import UserError
 from gen.findings import ERROR, Finding
 from gen.outdir import Artifact, Plan
 from gen.settings import Settings
-from gen.targets import TARGETS
+from gen.render.targets import TARGETS
 
 
 @dataclass
@@ -29,9 +30,9 @@ def generate(settings: Settings, target_names: list[str], env: str | None, out_d
 
     artifacts: list[Artifact] = []
     for target in targets:
-        artifacts.extend(target.render_fn()(settings, envs))
-    owners = [target.owns_fn() for target in targets]
-    every_owner = [target.owns_fn() for target in TARGETS.values()]
+        artifacts.extend(target.render(settings, envs))
+    owners = [target.owns for target in targets]
+    every_owner = [target.owns for target in TARGETS.values()]
 
     def rendered_owns(relpath: str) -> bool:
         return any(owner(relpath, env_names) for owner in owners)
@@ -40,10 +41,10 @@ def generate(settings: Settings, target_names: list[str], env: str | None, out_d
         return any(owner(relpath, None) for owner in every_owner)
 
     # Every run keeps each environment's kustomization.yaml in step with what out/<env> holds.
-    artifacts.extend(kustomize_build.render(out_dir, envs, artifacts, rendered_owns, any_owns))
+    artifacts.extend(kustomize.render(out_dir, envs, artifacts, rendered_owns, any_owns))
 
     def owns(relpath: str) -> bool:
-        return rendered_owns(relpath) or kustomize_build.owns(relpath, env_names)
+        return rendered_owns(relpath) or kustomize.owns(relpath, env_names)
 
     findings = manifests_check.size_findings((a.path, len(a.content)) for a in artifacts)
     errors = [f for f in findings if f.severity == ERROR]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gen import k8s
+from gen.render import k8s
 from gen.outdir import Artifact
 from gen.settings import ArgoSource, Environment, Settings
 

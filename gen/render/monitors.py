@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gen import k8s
+from gen.render import k8s
 from gen.outdir import Artifact, env_file_owner
 from gen.settings import Environment, Settings
 

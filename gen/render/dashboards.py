@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gen import definitions, k8s
+from gen import definitions
+from gen.render import k8s
 from gen.errors import UserError
-from gen.grafana_json import iter_panels, normalise
+from gen.render.grafana_json import iter_panels, normalise
 from gen.outdir import Artifact
 from gen.settings import Environment, Settings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from gen import k8s
+from gen.render import k8s
 from gen.outdir import Artifact
 from gen.settings import Environment
 

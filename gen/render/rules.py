@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gen import definitions, k8s
+from gen import definitions
+from gen.render import k8s
 from gen.errors import UserError
 from gen.outdir import Artifact, env_file_owner
 from gen.settings import Environment, Settings
