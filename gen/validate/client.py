@@ -31,7 +31,10 @@ class PrometheusClient:
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
 
+        from gen.secrets import redact_url
+
         self.url = url.rstrip("/")
+        self.shown = redact_url(self.url)  # for messages: never the credentials
         self.timeout = timeout
         auth = auth or Auth()
         self._headers = {"Authorization": f"Bearer {auth.bearer_token}"} if auth.bearer_token else {}
@@ -51,22 +54,38 @@ class PrometheusClient:
             response = self.session.get(self.url + path, params=params, headers=self._headers, auth=self._auth,
                                         timeout=self.timeout, verify=self.session.verify)
         except requests.exceptions.SSLError as exc:
-            raise UserError(f"{self.url}: TLS verification failed ({_reason(exc)}); pass --ca-cert FILE") from None
+            raise UserError(f"{self.shown}: TLS verification failed ({_reason(exc)}); pass --ca-cert FILE") from None
         except requests.exceptions.RequestException as exc:
-            raise UserError(f"{self.url}: Prometheus is unreachable: {_reason(exc)}") from None
+            raise UserError(f"{self.shown}: Prometheus is unreachable: {_reason(exc)}") from None
         if response.status_code in (401, 403):
-            raise UserError(f"{self.url}: Prometheus answered {response.status_code}: check the credentials "
+            raise UserError(f"{self.shown}: Prometheus answered {response.status_code}: check the credentials "
                             "(--bearer-token-file, PROMETHEUS_TOKEN, --basic-auth-user with PROMETHEUS_PASSWORD)")
         if response.status_code != 200:
             raise QueryError(f"HTTP {response.status_code}: {_body(response)}")
         try:
-            return response.json().get("data")
+            document = response.json()
         except ValueError:
-            raise UserError(f"{self.url}: not a Prometheus API (answer to {path} is not JSON)") from None
+            raise UserError(f"{self.shown}: not a Prometheus API (the answer to {path} is not JSON)") from None
+        if not isinstance(document, dict) or "data" not in document:
+            raise UserError(f"{self.shown}: not a Prometheus API (the answer to {path} has no 'data' field)")
+        return document["data"]
 
     def probe(self) -> None:
-        """Exit 2 early, with one line, when the server is unreachable or refuses us."""
-        self._get("/api/v1/query", {"query": "1"})
+        """Exit 2 early, with one line, when the server is unreachable, refuses us, or is not a
+        Prometheus API (a wrong path prefix is the usual cause)."""
+        try:
+            data = self._get("/api/v1/query", {"query": "1"})
+        except QueryError as exc:
+            status = str(exc).split(":", 1)[0]
+            if status == "HTTP 404":
+                raise UserError(
+                    f"{self.shown}: {self.shown}/api/v1/query is not found (404): is a path prefix missing from "
+                    "--prometheus-url (e.g. /prometheus for Mimir, /select/0/prometheus for VictoriaMetrics "
+                    "cluster), or is this not a Prometheus API?") from None
+            raise UserError(f"{self.shown}: the test query failed with {exc}; the server is not healthy") from None
+        if not isinstance(data, dict) or data.get("resultType") not in ("scalar", "vector") \
+                or not isinstance(data.get("result"), (list, tuple)):
+            raise UserError(f"{self.shown}: not a Prometheus API: the answer to the query '1' has the wrong shape")
 
     def query(self, expr: str) -> list[dict]:
         return self._call(lambda: self.prom.custom_query(expr))
@@ -83,19 +102,22 @@ class PrometheusClient:
         if selector:
             params["match[]"] = selector
         data = self._call(lambda: self._get(f"/api/v1/label/{label}/values", params))
-        return list(data or [])
+        return [str(value) for value in data] if isinstance(data, list) else []
 
     def metadata(self) -> dict[str, list[dict]]:
         try:
-            return self._get("/api/v1/metadata") or {}
+            data = self._get("/api/v1/metadata")
         except QueryError:
             return {}
+        return data if isinstance(data, dict) else {}
 
     def targets(self) -> list[dict]:
         try:
-            return (self._get("/api/v1/targets", {"state": "active"}) or {}).get("activeTargets") or []
+            data = self._get("/api/v1/targets", {"state": "active"})
         except QueryError:
             return []
+        targets = data.get("activeTargets") if isinstance(data, dict) else None
+        return [t for t in targets if isinstance(t, dict)] if isinstance(targets, list) else []
 
     def _call(self, fn):
         import requests
@@ -109,6 +131,10 @@ class PrometheusClient:
             raise QueryError(f"timed out after {self.timeout:g}s") from None
         except requests.exceptions.RequestException as exc:
             raise QueryError(_reason(exc)) from None
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # prometheus-api-client reads the answer's fields without checking them.
+            raise UserError(f"{self.shown}: not a Prometheus API: an answer has the wrong shape "
+                            f"({type(exc).__name__}: {_short(str(exc), 80)})") from None
 
 
 def _reason(exc: Exception) -> str:
@@ -127,5 +153,7 @@ def _body(response) -> str:
 
 
 def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+    from gen.secrets import scrub
+
+    text = scrub(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
