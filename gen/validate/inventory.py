@@ -5,12 +5,12 @@ Everything is read from out/ (what ships), not from the definitions."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from gen.errors import UserError
+from gen.promql import label_values
 from gen.render.grafana_json import iter_panels
 
 
@@ -103,17 +103,6 @@ class Inventory:
             if env in (None, rule.env):
                 found.append(Query(rule.env, "alert" if rule.is_alert else "record", rule.object, rule.rule["expr"]))
         return found
-
-
-_LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(?P<selector>.+?)\s*,\s*)?(?P<label>[A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.S)
-
-
-def label_values(query: str) -> tuple[str, str]:
-    """Grafana's label_values(selector, label) as (selector, label); a plain query as (query, "")."""
-    match = _LABEL_VALUES.match(query)
-    if not match:
-        return query, ""
-    return match.group("selector") or "", match.group("label")
 
 
 def load(out_dir: Path) -> Inventory:
