@@ -207,16 +207,30 @@ def parse_settings(document: Any, path: Path) -> Settings:
     _validate(Validator(settings_schema.DOCUMENT), document, file, "")
     defaults = document.get("defaults") or {}
     environments: dict[str, Environment] = {}
-    # One validator for every environment: a fleet of 200 clusters is 200 validations.
-    validator = Validator(settings_schema.ENVIRONMENT)
+    # A fleet of 200 clusters is 200 environments. `defaults` was validated above; each
+    # environment's own keys are validated alone (a few keys, not the whole merged tree), and
+    # the merged tree is only checked for keys that must be there. Only when that finds
+    # something is the full merged validation run, for its message.
+    override_validator = Validator(settings_schema.DEFAULTS)
+    full_validator = Validator(settings_schema.ENVIRONMENT)
     for name, raw in document["environments"].items():
         merged = deep_merge(defaults, raw)
-        _validate(validator, merged, file, f"environments.{name}")
+        if not (override_validator.is_valid(raw) and _has_required(settings_schema.ENVIRONMENT, merged)):
+            _validate(full_validator, merged, file, f"environments.{name}")
         environments[name] = _from_mapping(name, merged)
 
     _check_unique(environments, file)
     argocd = ArgoSource(**document["argocd"]) if document.get("argocd") else None
     return Settings(path=path, environments=MappingProxyType(environments), argocd=argocd, raw=document)
+
+
+def _has_required(schema: Mapping[str, Any], value: Any) -> bool:
+    """Every key the schema requires is present, at every level (values are validated elsewhere)."""
+    if not isinstance(value, Mapping):
+        return schema.get("type") != "object"
+    if any(key not in value for key in schema.get("required", ())):
+        return False
+    return all(_has_required(sub, value[key]) for key, sub in schema.get("properties", {}).items() if key in value)
 
 
 def _check_unique(environments: Mapping[str, Environment], file: str) -> None:
