@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gen.commands import push, render, validate
+from gen.commands import doctor, push, render, validate
 
 app = typer.Typer(
     name="gen",
@@ -20,6 +20,7 @@ app.command("alerts")(render.alerts)
 app.command("build")(render.build)
 app.command("validate")(validate.validate)
 app.command("push")(push.push)
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:
