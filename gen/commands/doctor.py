@@ -104,7 +104,8 @@ def doctor(
         from gen.push.client import GrafanaClient
 
         # One retry, quickly: a doctor reports what it sees rather than waiting for it to heal.
-        ctx.grafana = GrafanaClient(options.grafana_url, _credentials(token_file), ca_bundle, insecure, timeout,
+        ctx.grafana_credentials = _credentials(token_file)
+        ctx.grafana = GrafanaClient(options.grafana_url, ctx.grafana_credentials, ca_bundle, insecure, timeout,
                                     retries=1, backoff_s=0.1, pool=8)
     if prometheus_cr is None or kube_context:
         from gen.doctor.kubernetes import discover

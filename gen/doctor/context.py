@@ -47,6 +47,7 @@ class Context:
     triton: Any = None  # gen.doctor.triton.TritonClient
     prometheus: Any = None  # gen.validate.client.PrometheusClient
     grafana: Any = None  # gen.push.client.GrafanaClient
+    grafana_credentials: Any = None  # gen.push.client.Credentials, for queries through its proxy
     kubectl: Any = None  # gen.doctor.kubernetes.Kubectl
     kubectl_reason: str = ""  # why there is no kubectl, or which context is used
     facts: Facts = field(default_factory=Facts)

@@ -228,8 +228,8 @@ def check_panels(ctx: Context) -> list[StepResult]:
                     return title, expr, True, False
             except (GrafanaError, UserError) as exc:
                 return title, expr, one_line(getattr(exc, "message", str(exc))), False
-            optional = optional or bool(OPTIONAL_METRICS.search(expr.replace("(", " ").replace("{", " ")))
-        return title, targets[0]["expr"], False, optional
+            optional = optional or _reads_optional_metrics(expr, OPTIONAL_METRICS)
+        return title, substitute(targets[0]["expr"], variables, macros), False, optional
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(run, panels))
@@ -240,12 +240,46 @@ def check_panels(ctx: Context) -> list[StepResult]:
     results = []
     for title, _, error, _ in errors:
         results.append(failed(f"panel {title}", f"the query fails through Grafana: {error}"))
-    for title, _, _, _ in empty:
-        results.append(warned(f"panel {title}", "returns no data through Grafana",
-                              "run gen validate --prometheus-url for the query's own diagnosis (no traffic, a "
-                              "label that does not exist, a metric absent)"))
+    explain = _explainer(ctx, uid, scrape)
+    for title, expr, _, _ in empty:
+        results.append(warned(f"panel {title}", "returns no data through Grafana", explain(expr)))
     note = f"; empty as expected without a GPU/cache/summaries: {', '.join(t for t, *_ in optional)}" if optional else ""
     status = passed if not errors and not empty else warned if not errors else failed
     results.insert(0, status("panels", f"{len(with_data)} of {len(answers)} panels return data through Grafana's "
                                        f"datasource proxy ({datasource.get('name')}){note}"))
     return results
+
+
+def _reads_optional_metrics(expr: str, pattern) -> bool:
+    from gen.promql import metric_names, parse
+
+    try:
+        names = metric_names(parse(expr))
+    except ValueError:
+        return False
+    return bool(names) and all(pattern.match(n) for n in names)
+
+
+def _explainer(ctx: Context, uid: str, scrape: float):
+    """Why a panel's query is empty, asked through the same datasource proxy: gen validate's
+    diagnosis (a metric absent, a selector matching nothing, or no traffic)."""
+    from gen.validate import live
+    from gen.validate.client import Auth, PrometheusClient
+
+    from gen.validate.client import QueryError
+
+    credentials = ctx.grafana_credentials
+    verify = ctx.grafana.session.verify
+    client = PrometheusClient(f"{ctx.grafana.url}/api/datasources/proxy/uid/{uid}",
+                              Auth(credentials.token, credentials.basic), verify if isinstance(verify, str) else None,
+                              verify is False, ctx.options.timeout)
+    live_ctx = live.Context(ctx.env, client, ctx.inventory)
+    live_ctx.scrape_s = scrape
+
+    def explain(expr: str) -> str:
+        try:
+            return live._explain_empty(live_ctx, expr)
+        except (QueryError, UserError) as exc:
+            return f"no diagnosis: {one_line(exc)}"
+
+    return explain
