@@ -181,6 +181,7 @@ def check_datasource(ctx: Context) -> list[StepResult]:
             "which holds them; make it the default or pass --datasource" if better else
             f"this Prometheus does not scrape the environment's Triton: see the prometheus step")
     results.append(failed(obj, f"holds no Triton target for job={ctx.env.triton.job}, namespace={ctx.ns}", hint))
+    ctx.facts.grafana_datasource = None  # every panel would be empty: nothing more to learn from them
     return results
 
 
@@ -200,7 +201,7 @@ def check_panels(ctx: Context) -> list[StepResult]:
 
     datasource = ctx.facts.grafana_datasource
     if datasource is None:
-        return [skipped("panels", "no working datasource (see above)")]
+        return [skipped("panels", "no datasource that holds Triton's series (see above)")]
     uid = datasource.get("uid")
     scrape = ctx.scrape_seconds()
     macros = {"__rate_interval": f"{int(max(4 * scrape, 1))}s", "__interval": f"{int(max(scrape, 15))}s",

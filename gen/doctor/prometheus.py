@@ -79,7 +79,7 @@ def check_scrape_interval(ctx: Context) -> list[StepResult]:
 
     live_ctx = _live_context(ctx)
     try:
-        live.check_scrape_interval(live_ctx)
+        assumed = live.check_scrape_interval(live_ctx)  # a finding only when the API reports none
     except (UserError, QueryError) as exc:
         return [failed("scrape interval", one_line(str(exc)))]
     ctx.facts.scrape_s = live_ctx.scrape_s
@@ -95,7 +95,8 @@ def check_scrape_interval(ctx: Context) -> list[StepResult]:
         for text, window in promql_ast.matrix_ranges(ast):
             if shortest is None or window < shortest[0]:
                 shortest = (window, text, query.object)
-    settings = f" (settings: {ctx.env.scrape_interval})"
+    settings = (" (no Triton target reports one: the settings' value)" if assumed else
+                f" (settings: {ctx.env.scrape_interval})")
     if shortest is None:
         return [passed("scrape interval", f"Triton is scraped every {scrape:g}s{settings}; no rate window used")]
     window, text, obj = shortest
