@@ -170,6 +170,10 @@ def _cluster(healthy: bool) -> dict[str, dict]:
         return {"apiVersion": "v1", "kind": "List", "items": list(items)}
 
     return {
+        "namespace triton-dev": {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": "triton-dev", "labels": {"kubernetes.io/metadata.name": "triton-dev"}}},
+        "namespace monitoring": {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": "monitoring", "labels": {"kubernetes.io/metadata.name": "monitoring"}}},
         "services -n triton-dev -l app=triton": listing(service),
         "pods -n triton-dev -l app=triton": listing(*pods),
         "prometheuses.monitoring.coreos.com --all-namespaces": listing(prometheus),
@@ -245,6 +249,17 @@ def test_kubernetes_faults_are_named(tmp_path):
     (configmap,) = results(report, "k8s-dashboard-configmap")
     assert configmap["reason"] == "the Grafana sidecar watches grafana_dashboard=1; the ConfigMap has no such label"
     assert report["first_failure"]["object"] == "pod triton-7d9f-fghij"
+
+
+def test_a_cluster_without_the_namespace_stops_the_step(tmp_path):
+    answers = _cluster(healthy=True)
+    del answers["namespace triton-dev"]
+    bin_dir, log = fake_kubectl(tmp_path, answers)
+    report = as_json(doctor("--env", "dev", "--format", "json", path_dir=bin_dir))
+    (namespace,) = results(report, "k8s-namespace")
+    assert namespace["reason"] == "namespace triton-dev does not exist in context fake-context"
+    assert results(report, "k8s-pods")[0]["reason"] == "not checked: k8s-namespace failed"
+    assert len(log.read_text().splitlines()) == 2  # current-context, then the namespace only
 
 
 def test_objects_missing_from_the_cluster(tmp_path):

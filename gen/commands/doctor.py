@@ -107,10 +107,6 @@ def doctor(
         ctx.grafana_credentials = _credentials(token_file)
         ctx.grafana = GrafanaClient(options.grafana_url, ctx.grafana_credentials, ca_bundle, insecure, timeout,
                                     retries=1, backoff_s=0.1, pool=8)
-    if prometheus_cr is None or kube_context:
-        from gen.doctor.kubernetes import discover
-
-        ctx.kubectl, ctx.kubectl_reason = discover(kube_context, timeout)
     result = run(ctx)
     if output_format == Format.json:
         typer.echo(report.as_json(result))

@@ -201,7 +201,7 @@ def check_panels(ctx: Context) -> list[StepResult]:
 
     datasource = ctx.facts.grafana_datasource
     if datasource is None:
-        return [skipped("panels", "no datasource that holds Triton's series (see above)")]
+        return [skipped("panels", "not checked: the datasource check failed (see above)")]
     uid = datasource.get("uid")
     scrape = ctx.scrape_seconds()
     macros = {"__rate_interval": f"{int(max(4 * scrape, 1))}s", "__interval": f"{int(max(scrape, 15))}s",

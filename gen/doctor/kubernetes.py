@@ -233,6 +233,20 @@ def check_prometheus_selectors(ctx: Context) -> list[StepResult]:
 
 # -- pods, Service, ConfigMap (cluster only) ------------------------------------------------------
 
+def check_namespace(ctx: Context) -> list[StepResult]:
+    """The cluster answers and the environment's namespace exists: without it nothing else can be
+    told apart (and every later kubectl call would wait for the same timeout)."""
+    try:
+        found = ctx.kubectl.find("namespace", ctx.ns)
+    except KubectlError as exc:
+        return [failed("namespace", f"kubectl (context {ctx.kubectl.context}): {exc}",
+                       "is the context right (--kube-context), the cluster reachable, and may you read namespaces?")]
+    if found is None:
+        return [failed("namespace", f"namespace {ctx.ns} does not exist in context {ctx.kubectl.context}",
+                       "is this the environment's cluster? The namespace comes from environments.yaml")]
+    return [passed("namespace", f"{ctx.ns} exists (context {ctx.kubectl.context})")]
+
+
 def _services(ctx: Context) -> list[dict]:
     selector = ",".join(f"{k}={v}" for k, v in ctx.env.triton.service_labels.items())
     return ctx.kubectl.get("services", "-n", ctx.ns, "-l", selector).get("items") or []

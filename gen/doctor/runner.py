@@ -63,7 +63,8 @@ def run_step(ctx: Context, step: Step) -> StepRun:
     done = StepRun(step.name)
     why_not = step.unavailable(ctx)
     if why_not:
-        done.checks.append(CheckRun(step.name, 0.0, [replace(skipped(step.name, why_not), check=step.name)]))
+        done.seconds = time.monotonic() - started
+        done.checks.append(CheckRun(step.name, done.seconds, [replace(skipped(step.name, why_not), check=step.name)]))
         return done
     gate_failed = ""
     for check in step.checks:

@@ -37,6 +37,10 @@ def _cluster_only(check: Callable[[Context], list[StepResult]], what: str):
 
 
 def _kubernetes_unavailable(ctx: Context) -> str | None:
+    # Found here, so that looking for kubectl and its context counts in the step's time.
+    if ctx.kubectl is None and not ctx.kubectl_reason and (ctx.options.prometheus_cr is None
+                                                           or ctx.options.kube_context):
+        ctx.kubectl, ctx.kubectl_reason = kubernetes.discover(ctx.options.kube_context, ctx.options.timeout)
     if ctx.kubectl is None and ctx.options.prometheus_cr is None:
         return (f"{ctx.kubectl_reason or 'no kubectl'}; or pass --prometheus-cr FILE to check the Prometheus "
                 "selectors offline")
@@ -45,6 +49,7 @@ def _kubernetes_unavailable(ctx: Context) -> str | None:
 
 STEPS: tuple[Step, ...] = (
     Step("kubernetes", _kubernetes_unavailable, (
+        Check("k8s-namespace", _cluster_only(kubernetes.check_namespace, "namespace"), gate=True),
         Check("k8s-pods", _cluster_only(kubernetes.check_pods, "Triton pods")),
         Check("k8s-service-port", _cluster_only(kubernetes.check_service_port, "Triton Service")),
         Check("k8s-prometheus-selectors", kubernetes.check_prometheus_selectors),
