@@ -36,6 +36,7 @@ class Facts:
     metrics: dict[str, list[tuple[dict[str, str], float]]] | None = None  # family -> samples
     scrape_s: float | None = None
     grafana_datasource: dict | None = None
+    grafana_models: list[dict] | None = None  # the dashboards as Grafana holds them
 
 
 @dataclass

@@ -81,7 +81,9 @@ def _dashboard_models(ctx: Context) -> list[dict]:
     """The environment's dashboards as Grafana holds them (what a person sees), else as in out/."""
     from gen.push.push import load_local
 
-    models = []
+    if ctx.facts.grafana_models is not None:
+        return ctx.facts.grafana_models
+    models: list[dict] = []
     try:
         dashboards = load_local(ctx.out_dir, [ctx.env])
     except UserError:
@@ -92,6 +94,7 @@ def _dashboard_models(ctx: Context) -> list[dict]:
             models.append(remote.get("dashboard") or local.model)
         except (GrafanaError, UserError):
             models.append(local.model)
+    ctx.facts.grafana_models = models
     return models
 
 

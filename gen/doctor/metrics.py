@@ -4,7 +4,6 @@ from the families present (CPU, GPU, summaries, cache)."""
 
 from __future__ import annotations
 
-import math
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -186,7 +185,3 @@ def check_families(ctx: Context) -> list[StepResult]:
                                    "a row without its metrics stays empty: see the absent families above")
     results.append(status("dashboard rows", reason, hint))
     return results
-
-
-def is_nan(value: float) -> bool:
-    return isinstance(value, float) and math.isnan(value)
