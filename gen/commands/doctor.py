@@ -63,6 +63,8 @@ def doctor(
     datasource: Annotated[Optional[str], typer.Option("--datasource", help="Grafana datasource uid or name [default: the one the dashboards' variable selects].")] = None,
     token_file: Annotated[Optional[Path], typer.Option("--token-file", help="File holding a Grafana service-account token [or env GRAFANA_TOKEN].")] = None,
     bearer_token_file: Annotated[Optional[Path], typer.Option("--bearer-token-file", help="Bearer token for the Prometheus API [or env PROMETHEUS_TOKEN].")] = None,
+    basic_auth_user: Annotated[Optional[str], typer.Option("--basic-auth-user", help="Prometheus basic auth user; the password comes from PROMETHEUS_PASSWORD or --basic-auth-password-file.")] = None,
+    basic_auth_password_file: Annotated[Optional[Path], typer.Option("--basic-auth-password-file", help="File holding the Prometheus basic auth password.")] = None,
     ca_cert: CaCertOption = None,
     insecure: InsecureOption = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.", min=0.1)] = 5.0,
@@ -98,7 +100,15 @@ def doctor(
         from gen.validate.client import Auth, PrometheusClient
 
         token = read_secret(bearer_token_file, "PROMETHEUS_TOKEN", "token")
-        ctx.prometheus = PrometheusClient(options.prometheus_url, Auth(token), ca_bundle, insecure, timeout)
+        basic = None
+        if basic_auth_user:
+            password = read_secret(basic_auth_password_file, "PROMETHEUS_PASSWORD", "password")
+            if password is None:
+                from gen.errors import UserError
+
+                raise UserError("--basic-auth-user needs PROMETHEUS_PASSWORD or --basic-auth-password-file")
+            basic = (basic_auth_user, password)
+        ctx.prometheus = PrometheusClient(options.prometheus_url, Auth(token, basic), ca_bundle, insecure, timeout)
     if options.grafana_url:
         from gen.commands.push import _credentials
         from gen.push.client import GrafanaClient

@@ -30,6 +30,7 @@ class Facts:
     """Filled in as the checks run; every field starts unknown."""
 
     triton_version: str | None = None
+    pods: list[str] | None = None  # Triton's pods as Kubernetes lists them, when it was asked
     ready_models: list[str] = field(default_factory=list)
     model_metadata: dict[str, dict] = field(default_factory=dict)
     inferred: dict[str, bool] = field(default_factory=dict)  # model -> the doctor's inference succeeded

@@ -270,6 +270,7 @@ def check_pods(ctx: Context) -> list[StepResult]:
                 pods[_meta(pod)[0]] = pod
     except KubectlError as exc:
         return [failed("Triton pods", f"kubectl: {exc}")]
+    ctx.facts.pods = sorted(pods)
     if not pods:
         return [failed("Triton pods", f"the Service selects no pod in {ctx.ns}",
                        "is the Deployment scaled to 0, or do the Service's selector and the pod labels differ?")]

@@ -70,6 +70,11 @@ def check_targets(ctx: Context) -> list[StepResult]:
                                                          "which the operator labels with namespace and pod"))
         else:
             results.append(passed(obj, f"up: {target.get('scrapeUrl')} with job={job}, namespace={ctx.ns}"))
+    scraped = {(t.get("labels") or {}).get("pod") for t in mine}
+    for pod in [p for p in ctx.facts.pods or [] if p not in scraped]:
+        results.append(failed(f"pod {pod}", "runs in the cluster but is no target of this Prometheus",
+                              f"kubectl -n {ctx.ns} get endpoints: is the pod behind the Service the ServiceMonitor "
+                              "selects, and ready?"))
     return results
 
 

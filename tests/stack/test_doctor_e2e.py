@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 
@@ -39,13 +40,17 @@ def stack(tmp_path_factory):
                 yield triton, prom, grafana
 
 
-def doctor(stack, *args: str, triton_url: str | None = None, prometheus_url: str | None = None):
+def doctor(stack, *args: str, triton_url: str | None = None, prometheus_url: str | None = None,
+           kubectl_dir=None):
     triton, prom, grafana = stack
+    environ = {"GRAFANA_TOKEN": TOKEN, "KUBECONFIG": "/nonexistent"}
+    if kubectl_dir is not None:
+        environ["PATH"] = f"{kubectl_dir}{os.pathsep}{os.environ['PATH']}"
     result = run_gen("doctor", "--env", "dev", "--format", "json",
                      "--triton-url", triton_url or triton.http_url,
                      "--metrics-url", f"http://127.0.0.1:{triton.metrics_port}/metrics",
                      "--prometheus-url", prometheus_url or prom.url, "--grafana-url", grafana.url, *args,
-                     cwd=REPO, env={"GRAFANA_TOKEN": TOKEN, "KUBECONFIG": "/nonexistent"})
+                     cwd=REPO, env=environ)
     assert "Traceback" not in result.stderr, result.stderr
     assert TOKEN not in result.stdout + result.stderr
     return result, json.loads(result.stdout)
@@ -114,6 +119,9 @@ def test_the_checklist(stack, tmp_path):
     assert set(inferred) == {"model simple_model", "model spare_model"}
     assert all(r["status"] == "pass" and "HTTP 200" in r["reason"] for r in inferred.values()), inferred
     assert "FP32 [1, 4]" in by_object(report, "triton-metadata")["model spare_model"]["reason"]
+    # The metrics appear: the doctor's own requests are counted.
+    counted = by_object(report, "metrics-models")["model spare_model"]
+    assert counted["status"] == "pass" and "1 successful" in counted["reason"], counted
 
     # 3. Fix the config as the hint says and load it again: the whole path is healthy.
     config = triton.workspace / "model-store" / "mismatch_model" / "config.pbtxt"
@@ -148,6 +156,19 @@ def test_the_checklist(stack, tmp_path):
     assert all(isinstance(s["seconds"], float) for s in report["steps"]) and report["seconds"] > 0
     print(f"healthy doctor run: {report['seconds']:.3f}s; " +
           ", ".join(f"{s['step']} {s['seconds']:.3f}s" for s in report["steps"]))
+
+
+def test_a_running_pod_that_prometheus_does_not_scrape(stack, tmp_path):
+    """kubectl (a fake answering with recorded objects) lists two pods; Prometheus scrapes one."""
+    from tests.fake_kubectl import cluster, fake_kubectl
+
+    bin_dir, _ = fake_kubectl(tmp_path, cluster(healthy=True, pods=["triton-0", "triton-1"]))
+    result, report = doctor(stack, kubectl_dir=bin_dir)
+    assert all(r["status"] == "pass" for r in results(report, "k8s-pods"))
+    targets = by_object(report, "prometheus-targets")
+    assert targets["target triton-0"]["status"] == "pass"
+    assert targets["pod triton-1"]["status"] == "fail"
+    assert targets["pod triton-1"]["reason"] == "runs in the cluster but is no target of this Prometheus"
 
 
 def test_prometheus_scraping_nothing(stack, tmp_path):
