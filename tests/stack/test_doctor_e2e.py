@@ -211,6 +211,31 @@ def test_datasource_variable_on_the_wrong_prometheus(stack, tmp_path):
     assert "'Prometheus' (uid prometheus-dev)" in wrong[0]["hint"]
 
 
+def test_grafana_without_a_datasource_health_endpoint(stack):
+    """Grafana before 10 answers 404 there: a query through the proxy stands in for it."""
+    from tests.grafana_api_emulator import Fault
+
+    triton, prom, grafana = stack
+    grafana.inject(Fault(method="GET", path_prefix="/api/datasources/uid/prometheus-dev/health", status=404))
+    result, report = doctor(stack)
+    health = results(report, "grafana-datasource")[0]
+    assert health["status"] == "pass" and "no health endpoint (Grafana < 10)" in health["reason"], health
+
+
+def test_dashboard_edited_in_grafana(stack):
+    triton, prom, grafana = stack
+    original = grafana.dashboards["triton-dev"].dashboard
+    grafana.edit_in_ui("triton-dev", lambda model: model.update(title="Triton, edited by hand"))
+    try:
+        result, report = doctor(stack)
+    finally:
+        grafana.put_dashboard(original, folder_uid="triton-dev")
+    (dashboard,) = results(report, "grafana-dashboards")
+    assert dashboard["status"] == "warn" and dashboard["reason"].startswith("changed in Grafana: ")
+    assert "title" in dashboard["reason"] and "--force" in dashboard["hint"]
+    assert doctor(stack)[1]["steps"][-1]["checks"][1]["status"] == "pass"  # restored
+
+
 def test_triton_stopped(stack):
     """Last: stops the module's Triton."""
     triton, prom, grafana = stack
