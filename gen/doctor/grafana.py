@@ -244,7 +244,7 @@ def check_panels(ctx: Context) -> list[StepResult]:
     results = []
     for title, _, error, _ in errors:
         results.append(failed(f"panel {title}", f"the query fails through Grafana: {error}"))
-    explain = _explainer(ctx, uid, scrape)
+    explain = _explainer(ctx, uid, scrape) if empty else None
     for title, expr, _, _ in empty:
         results.append(warned(f"panel {title}", "returns no data through Grafana", explain(expr)))
     note = f"; empty as expected without a GPU/cache/summaries: {', '.join(t for t, *_ in optional)}" if optional else ""
