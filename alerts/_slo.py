@@ -96,7 +96,7 @@ def _with(ns_selector: str, matcher: str) -> str:
 def alerts(env: Environment) -> list[Alert]:
     ns = selector(env)
     keys = by(env, "model")
-    objective = f"{env.slo.availability:.3%}".rstrip("0").rstrip(".")
+    objective = f"{env.slo.availability * 100:.4f}".rstrip("0").rstrip(".") + "%"
     result = []
     for setting, pairs in (PAGE, TICKET):
         def burn(window: str) -> str:
