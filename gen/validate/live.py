@@ -26,7 +26,8 @@ OPTIONAL_METRICS = re.compile(
     r"pinned_memory_|inference_load_ratio)"
 )
 # Series of other exporters that kube-prometheus-stack runs (kube-state-metrics, cAdvisor): the pod
-# and replica alerts read them. Absent: those alerts are blind, the rest works.
+# and replica alerts read them. Absent (a Prometheus without kube-prometheus-stack's exporters):
+# those alerts are blind, the rest works.
 KUBERNETES_METRICS = re.compile(r"^(kube_|container_)")
 PANEL_WINDOW_S = 15 * 60  # a panel "returns data" when its range query over this window has points
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -193,7 +194,8 @@ def check_metrics(ctx: Context) -> list[Finding]:
                                     hint=f"the PrometheusRule needs the label release={ctx.env.prometheus_release}; "
                                          "or no traffic yet", check="live-metric")]
                 if KUBERNETES_METRICS.match(metric):
-                    return [Finding(WARNING, obj, "absent: it comes from kube-state-metrics or cAdvisor "
+                    # Information, as the optional metrics: Triton's own alerts do not need it.
+                    return [Finding(INFO, obj, "absent: it comes from kube-state-metrics or cAdvisor "
                                     "(kube-prometheus-stack); the alerts reading it are blind",
                                     hint="scrape kube-state-metrics and the kubelet's cAdvisor endpoint",
                                     check="live-metric")]

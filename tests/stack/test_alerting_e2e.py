@@ -187,3 +187,16 @@ def test_alerts_reach_alertmanager_as_triton_fails(tmp_path):
             time.sleep(5)
             assert receiver.alerts(alertname="TritonModelUnavailable") == []
             assert receiver.alerts(alertname="TritonReplicasMissing") == []
+
+
+def test_validate_names_the_missing_kubernetes_exporters(prometheus_dev):
+    """The pod and replica alerts read kube-state-metrics and cAdvisor; on a Prometheus without
+    them (this one), `gen validate` says so, as information, without failing."""
+    result = run_gen("validate", "--prometheus-url", prometheus_dev.url, "--env", "dev", "--format", "json", cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    findings = {f["object"]: f for f in json.loads(result.stdout)["findings"]}
+    for metric in ("kube_deployment_spec_replicas", "container_cpu_cfs_periods_total",
+                   "kube_pod_container_status_restarts_total"):
+        finding = findings[f"dev: metric {metric}"]
+        assert finding["severity"] == "info"
+        assert finding["message"].startswith("absent: it comes from kube-state-metrics or cAdvisor")
