@@ -426,3 +426,59 @@ def test_cluster_label_must_be_a_label_name(project):
     result = run_gen("alerts", cwd=project)
     assert result.returncode == 2
     assert result.stderr.startswith("error: environments.yaml: defaults.cluster_label: 'my-cluster' does not match")
+
+
+# -- the alerting settings ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("old, new, where, what", [
+    ("    availability: 0.999     #", "    availability: 1     #", "defaults.slo.availability", "maximum"),
+    ("      threshold: 0.8\n", "      threshold: 1.5\n", "defaults.thresholds.queue_full.threshold", "maximum"),
+    ("      min_failures: 10 ", "      min_failures: 0 ", "defaults.thresholds.error_ratio.min_failures", "minimum"),
+    ("    max_severity: warning ", "    max_severity: page ", "environments.dev.max_severity", "'page'"),
+])
+def test_bad_alerting_setting_exit_2_nothing_written(project, old, new, where, what):
+    _edit(project / "environments.yaml", old, new)
+    before = snapshot(project / "out")
+    result = run_gen("alerts", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: environments.yaml: {where}: "), result.stderr
+    assert what in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(project / "out") == before
+
+
+def test_a_webhook_url_with_credentials_is_refused(project):
+    _edit(project / "environments.yaml", "        name: triton-null ",
+          "        name: triton-null\n        webhook_url: https://user:token@hooks.example.com/x ")
+    result = run_gen("alerts", cwd=project)
+    assert result.returncode == 2
+    assert "defaults.alertmanager.receivers.info.webhook_url" in result.stderr
+    assert "token@" not in result.stderr.replace("user:token@hooks.example.com", "")
+
+
+def test_one_receiver_name_with_two_integrations_is_an_error(project):
+    _edit(project / "environments.yaml", "        name: triton-ticket\n", "        name: triton-page\n")
+    result = run_gen("alerts", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: environments.yaml: environments.dev.alertmanager.receivers.warning.name: 'triton-page' is used "
+        "by another severity with a different integration"
+    )
+
+
+def test_per_model_objectives_become_rules(project):
+    """A model's own availability and latency objective: a budget series and a latency branch of
+    its own; the default applies to every other model."""
+    item = {b.env.name: b for b in rules_build.build_rules(load_settings(project / "environments.yaml"))}["dev"]
+    records = {r["record"]: r["expr"] for r in item.recordings()}
+    budget = records["namespace_model:nv_inference_request_errors:slo_budget_ratio"]
+    assert '(1 - 0.999) * group by (namespace, model) (namespace_model:nv_inference_requests:rate5m{namespace="triton-dev", model!~"simple_model"})' in budget
+    assert '(1 - 0.99) * group by (namespace, model) (namespace_model:nv_inference_requests:rate5m{namespace="triton-dev", model="simple_model"})' in budget
+    latency = next(r["expr"] for r in item.alerts() if r["alert"] == "TritonModelLatencyHigh")
+    assert 'model!~"simple_model"} / 1000000 > 0.5' in latency and 'model="simple_model"} / 1000000 > 1' in latency
+
+
+def test_model_names_are_escaped_in_regexes():
+    from alerts._rules import model_regex
+
+    assert model_regex(["a.b", "c+d"]) == "a\\\\.b|c\\\\+d"

@@ -63,7 +63,7 @@ def victoria_metrics_dev(triton, tmp_path_factory):
                            "namespace_model:nv_inference_queue_duration_us:mean5m",
                            "namespace_model:nv_inference_request_failures_per_request:ratio_rate5m",
                            # the SLO's ratios sit three records deep
-                           "namespace_model:nv_inference_request_errors:ratio_rate6h",
+                           "namespace_model:nv_inference_request_errors:ratio_rate1h",
                            "namespace_model:nv_inference_request_errors:slo_budget_ratio"):
                 servers.wait_for(vm.url, record, timeout=90)
             yield vm
