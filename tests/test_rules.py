@@ -482,3 +482,52 @@ def test_model_names_are_escaped_in_regexes():
     from alerts._rules import model_regex
 
     assert model_regex(["a.b", "c+d"]) == "a\\\\.b|c\\\\+d"
+
+
+SUMMARY_AND_REPLICAS_TEST = """
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - name: p99 from the summary, a fixed number of replicas
+    interval: 1m
+    input_series:
+      - series: 'nv_inference_request_summary_us{namespace="triton-prod", pod="triton-0", model="m", version="1", quantile="0.99"}'
+        values: '300000x20'
+      - series: 'nv_inference_request_summary_us{namespace="triton-prod", pod="triton-1", model="m", version="1", quantile="0.99"}'
+        values: '200000x20'
+      - series: 'nv_inference_request_summary_us{namespace="triton-prod", pod="triton-0", model="m", version="1", quantile="0.5"}'
+        values: '900000x20'
+      - series: 'up{job="triton", namespace="triton-prod", pod="triton-0"}'
+        values: '1x20'
+    alert_rule_test:
+      - eval_time: 15m
+        alertname: TritonModelLatencyHigh
+        exp_alerts:
+          - exp_labels: {severity: warning, environment: prod, namespace: triton-prod, model: m}
+            exp_annotations:
+              summary: Model m in triton-prod takes 300ms per request
+              description: "The p99 latency of model m in triton-prod is 300ms (p99 of Triton's summary (summary_latencies), the slowest pod), above its objective (default 0.25s; per model in environments.yaml `models:`). Time inside Triton only: queue plus compute."
+              runbook_url: https://github.com/example-org/triton-obs/blob/main/docs/runbooks.md#tritonmodellatencyhigh
+      - eval_time: 15m
+        alertname: TritonReplicasMissing
+        exp_alerts:
+          - exp_labels: {severity: warning, environment: prod, namespace: triton-prod}
+            exp_annotations:
+              summary: 2 Triton pod(s) missing in triton-prod
+              description: "2 fewer Triton targets are up in triton-prod than expected (3 (triton.expected_replicas)): those pods are down, not ready, or not scraped. The remaining pods take their traffic. kube-prometheus-stack's TargetDown names the targets that are down."
+              runbook_url: https://github.com/example-org/triton-obs/blob/main/docs/runbooks.md#tritonreplicasmissing
+"""
+
+
+def test_summary_latencies_and_expected_replicas(project, tmp_path):
+    """With `triton.summary_latencies`, the latency objective reads the summary's p99 (the slowest
+    pod); with `triton.expected_replicas`, the missing pods are counted against it, without
+    kube-state-metrics."""
+    _edit(project / "environments.yaml", "    summary_latencies: false", "    summary_latencies: true\n    expected_replicas: 3")
+    assert run_gen("alerts", "--env", "prod", cwd=project).returncode == 0
+    rule = yaml.safe_load((project / "out/prod/prometheusrule-triton.yaml").read_text())
+    assert "kube_deployment_spec_replicas" not in (project / "out/prod/prometheusrule-triton.yaml").read_text()
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rule["spec"], sort_keys=False))
+    (tmp_path / "t.test.yaml").write_text(SUMMARY_AND_REPLICAS_TEST)
+    result = _promtool("test", "rules", "t.test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
