@@ -22,7 +22,7 @@ Durations are cumulative microsecond counters. Alerts on durations divide by 1e6
 from __future__ import annotations
 
 from alerts import _slo
-from alerts._rules import Alert, Group, Recording, by, model_regex, number, runbook, selector, where
+from alerts._rules import Alert, Group, Recording, by, model_regex, number, runbook, seconds, selector, where
 from gen.settings import Environment
 
 WINDOW = "5m"
@@ -158,7 +158,7 @@ def _errors(env: Environment) -> list[Alert]:
     keys = by(env, "model")
     here = where(env)
     error = t["error_ratio"]
-    seconds_in_window = 300
+    seconds_in_window = int(seconds(WINDOW))  # rate x window = failures in the window
     return [
         Alert(
             "TritonModelErrorRatioHigh",
