@@ -73,7 +73,9 @@ def write_history(path: Path, end: int, models: int, pods: int, namespace: str, 
             for rule in group["rules"]:
                 if "record" in rule:
                     records[rule["record"]] = seconds(group["interval"]) if group.get("interval") else evaluation
-    model_names = [f"model_{i:03d}" for i in range(models)]
+    # The first model is the one dev's settings give its own objectives and queue cap to, so that
+    # the per-model branches read something too.
+    model_names = ["simple_model", *[f"model_{i:03d}" for i in range(1, models)]]
     pod_names = [f"triton-{i}" for i in range(pods)]
     samples = 0
 
