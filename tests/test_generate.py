@@ -3,18 +3,25 @@ and the errors a broken definition gets."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from gen import outdir
+from gen.errors import Interrupted, UserError
 from gen.render.generate import generate
 from gen.settings import load_settings
-from tests.conftest import run_gen, snapshot
+from tests.conftest import REPO, run_gen, snapshot
 
 BROKEN_PANEL = '''
 from dashboards._panels import Row, layout, timeseries, variables
@@ -185,34 +192,23 @@ def test_broken_definition_is_named_and_nothing_changes(project, source, expecte
     assert snapshot(project / "out") == before
 
 
-def test_crash_while_writing_leaves_no_half_written_file(project, monkeypatch):
-    """A failure in the middle of a run leaves every file either old or new, and no temp files."""
+def test_failure_at_the_swap_leaves_out_as_it_was(project, monkeypatch):
+    """The commit is one step: a failure before it leaves every file old and nothing temporary."""
     settings = load_settings(project / "environments.yaml")
     for path in (project / "out/grafana").rglob("*.json"):
         path.write_text('{"old": true}\n')
     before = snapshot(project / "out")
+    beside = sorted(os.listdir(project))
 
-    real_replace = os.replace
-    calls = []
+    def failing_exchange(a, b):
+        raise OSError(5, "Input/output error", str(b))
 
-    def flaky_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise OSError("disk full")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(outdir.os, "replace", flaky_replace)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(outdir, "_exchange", failing_exchange)
+    with pytest.raises(UserError, match=r"/out: cannot write: Input/output error$"):
         generate(settings, ["dashboards"], None, project / "out", check=False)
 
-    after = snapshot(project / "out")
-    assert sorted(after) == sorted(before)  # no new file, no temporary file left behind
-    changed = [rel for rel in after if after[rel] != before[rel]]
-    assert len(changed) == 1  # the first replace happened, atomically; the rest is untouched
-    for rel, data in after.items():
-        if rel.endswith(".json"):
-            assert data in (before[rel], (project / "out" / rel).read_bytes())
-            json.loads(data)  # whole, parseable: never half a file
+    assert snapshot(project / "out") == before
+    assert sorted(os.listdir(project)) == beside
 
 
 def test_write_atomic_replaces_whole_file(tmp_path):
@@ -223,23 +219,27 @@ def test_write_atomic_replaces_whole_file(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["b.json"]
 
 
-def test_failure_while_staging_changes_nothing(project, monkeypatch):
-    """Files are staged first and renamed only once all are written: a write that fails midway
-    (disk full) leaves out/ exactly as it was."""
+def test_disk_full_while_staging_changes_nothing(project, monkeypatch):
+    """Files are staged first and swapped in only once all are written: a write that fails midway
+    (disk full) is one line naming the file, and leaves out/ and the directory beside it as they were."""
     settings = load_settings(project / "environments.yaml")
     for path in (project / "out/grafana").rglob("*.json"):
         path.write_text('{"old": true}\n')
     before = snapshot(project / "out")
-    real_stage = outdir._stage
+    beside = sorted(os.listdir(project))
+    real_write = os.write
     calls = []
 
-    def failing_stage(path, data):
-        calls.append(path)
+    def failing_write(fd, data):
+        calls.append(fd)
         if len(calls) == 2:
-            raise OSError("No space left on device")
-        return real_stage(path, data)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
 
-    monkeypatch.setattr(outdir, "_stage", failing_stage)
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr(outdir.os, "write", failing_write)
+    with pytest.raises(UserError) as raised:
         generate(settings, ["dashboards"], None, project / "out", check=False)
+    assert re.fullmatch(r".*/out/\S+: cannot write: No space left on device; nothing was changed in out/",
+                        raised.value.message), raised.value.message
     assert snapshot(project / "out") == before
+    assert sorted(os.listdir(project)) == beside

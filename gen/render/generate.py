@@ -52,7 +52,9 @@ def generate(settings: Settings, target_names: list[str], env: str | None, out_d
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise UserError(f"{errors[0].object}: {errors[0].message}{more}")
 
-    result = outdir.plan(out_dir, artifacts, owns)
-    if not check:
-        outdir.apply(out_dir, result, artifacts)
+    outdir.check_out_dir(out_dir, create_parent=not check)
+    with outdir.locked(out_dir):
+        result = outdir.plan(out_dir, artifacts, owns)
+        if not check:
+            outdir.apply(out_dir, result, artifacts)
     return Result(result, artifacts, out_dir, [f for f in findings if f.severity != ERROR])
