@@ -175,7 +175,6 @@ def apply(out_dir: Path, result: Plan, artifacts: list[Artifact]) -> None:
     An OSError (read-only, disk full, a file where a directory belongs) becomes one line naming
     the path, exit 2, with out/ as it was and nothing temporary left behind."""
     try:
-        _recover(out_dir)
         for rel in result.leftovers:
             _remove(out_dir / rel)
         contents = {a.path: a.content for a in artifacts}
@@ -291,12 +290,16 @@ def _prune_empty_dirs(root: Path, deleted: list[str]) -> None:
 
 def _swap(out_dir: Path, stage: Path) -> None:
     """out/ becomes the new tree and stage the old one: one exchange where the kernel and the
-    filesystem allow it; otherwise two renames, which _recover() completes after a crash."""
+    filesystem allow it; otherwise two renames, which recover() undoes after a crash."""
     if _exchange(out_dir, stage):
         return
     aside = Path(tempfile.mktemp(dir=out_dir.parent, prefix=f".{out_dir.name}.{OLD_TREE}-"))
     os.rename(out_dir, aside)
-    os.rename(stage, out_dir)
+    try:
+        os.rename(stage, out_dir)
+    except BaseException:
+        os.rename(aside, out_dir)
+        raise
     os.rename(aside, stage)
 
 
@@ -317,14 +320,17 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
-def _recover(out_dir: Path) -> None:
+def recover(out_dir: Path) -> None:
     """Undo a crash between the two renames of a swap without exchange: out/ is missing and the
     old tree is aside. Put it back (the new tree is a leftover: the run did not finish)."""
     if out_dir.exists() or not out_dir.parent.is_dir():
         return
     aside = sorted(out_dir.parent.glob(f".{out_dir.name}.{OLD_TREE}-*"))
     if aside:
-        os.rename(aside[0], out_dir)
+        try:
+            os.rename(aside[0], out_dir)
+        except OSError as exc:
+            raise UserError(_describe(exc, out_dir)) from None
 
 
 def _commit_file_by_file(out_dir: Path, writes: dict[str, bytes], deletes: list[str]) -> None:

@@ -243,3 +243,336 @@ def test_disk_full_while_staging_changes_nothing(project, monkeypatch):
                         raised.value.message), raised.value.message
     assert snapshot(project / "out") == before
     assert sorted(os.listdir(project)) == beside
+
+
+# --- leftovers of killed runs, unwritable out/ -----------------------------------------------------
+
+LEFTOVER_FILE = "grafana/dev/.triton-dev.json.ab12cd_9.tmp"  # what versions before the swap left
+LEFTOVER_TREE = ".out.gen-new-x1y2z3w4"  # a staging tree beside out/
+
+
+def test_leftovers_are_stale_for_check_and_removed_by_the_next_run(project):
+    assert run_gen("build", cwd=project).returncode == 0
+    (project / "out" / LEFTOVER_FILE).write_bytes(b"x" * 1000)
+    (project / LEFTOVER_TREE / "grafana/dev").mkdir(parents=True)
+    (project / LEFTOVER_TREE / "grafana/dev/triton-dev.json").write_text("{}\n")
+    (project / "out/.backup/prod").mkdir(parents=True)
+    (project / "out/.backup/prod/triton-prod.json").write_text('{"saved": true}\n')
+    (project / "out/.backup/prod/.triton-prod.json.k3j4h5g6.tmp").write_text("{")  # push was killed
+
+    check = run_gen("build", "--check", cwd=project)
+    assert check.returncode == 1
+    assert check.stdout.splitlines() == [
+        f"stale: out/../{LEFTOVER_TREE}",
+        "stale: out/.backup/prod/.triton-prod.json.k3j4h5g6.tmp",
+        f"stale: out/{LEFTOVER_FILE}",
+    ]
+
+    result = run_gen("build", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert f"removed out/{LEFTOVER_FILE}" in result.stdout
+    assert not (project / LEFTOVER_TREE).exists()
+    assert not (project / "out" / LEFTOVER_FILE).exists()
+    assert not (project / "out/.backup/prod/.triton-prod.json.k3j4h5g6.tmp").exists()
+    assert (project / "out/.backup/prod/triton-prod.json").read_text() == '{"saved": true}\n'
+    assert run_gen("build", "--check", cwd=project).returncode == 0
+
+
+def test_leftovers_are_ignored_by_git(tmp_path):
+    git = shutil.which("git")
+    if not git:
+        pytest.skip("git is not installed")
+    subprocess.run([git, "init", "-q", str(tmp_path)], check=True)
+    shutil.copy(REPO / ".gitignore", tmp_path / ".gitignore")
+    for rel in (f"out/{LEFTOVER_FILE}", f"{LEFTOVER_TREE}/grafana/dev/triton-dev.json",
+                ".out.gen-old-a1b2c3d4/dev/kustomization.yaml", "out/dev/kustomization.yaml"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x\n")
+    status = subprocess.run([git, "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    assert sorted(status) == ["?? .gitignore", "?? out/dev/kustomization.yaml"]
+
+
+def test_a_crash_between_the_two_renames_is_undone_by_the_next_run(project, monkeypatch):
+    """Where the filesystem cannot exchange two directories, out/ is renamed aside, then the new
+    tree renamed in. Killed in between, out/ is missing: the next run puts the old tree back."""
+    settings = load_settings(project / "environments.yaml")
+    before = snapshot(project / "out")
+    (project / "out/grafana/dev/triton-dev.json").write_text('{"old": true}\n')
+    monkeypatch.setattr(outdir, "_exchange", lambda a, b: False)
+    real_rename = os.rename
+    calls = []
+
+    def rename_then_killed(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise Interrupted("SIGKILL, as far as the tree on disk knows")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(outdir.os, "rename", rename_then_killed)
+    with pytest.raises(Interrupted):
+        generate(settings, ["dashboards"], None, project / "out", check=False)
+    monkeypatch.setattr(outdir.os, "rename", real_rename)
+    assert (project / "out/grafana/dev/triton-dev.json").read_text() == '{"old": true}\n'  # rolled back
+    # What a SIGKILL at that moment leaves: no out/, the old tree aside, the new one staged.
+    real_rename(project / "out", project / ".out.gen-old-a1b2c3d4")
+    (project / ".out.gen-new-e5f6g7h8/grafana").mkdir(parents=True)
+    assert not (project / "out").exists()
+
+    generate(settings, ["dashboards"], None, project / "out", check=False)
+
+    assert snapshot(project / "out") == before
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".out")) == []
+
+
+def test_out_naming_a_file_is_one_line(project):
+    (project / "afile").write_text("not a directory\n")
+    for args in (["--out", "afile"], ["--out", "afile/sub"], ["--out", "afile", "--check"]):
+        result = run_gen("build", *args, cwd=project)
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "afile: not a directory" in result.stderr
+    assert (project / "afile").read_text() == "not a directory\n"
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real filesystem of our own (mounted as root) to fill or make read-only."""
+    mount = shutil.which("mount")
+    if os.geteuid() != 0 or not mount:
+        pytest.skip("mounting a tmpfs needs root")
+    point = tmp_path / "fs"
+    point.mkdir()
+
+    def mounted(options: str) -> Path:
+        subprocess.run([mount, "-t", "tmpfs", "-o", options, "tmpfs", str(point)], check=True)
+        return point
+
+    try:
+        yield mounted
+    finally:
+        subprocess.run(["umount", str(point)], check=False)
+
+
+def _one_line_exit_2(result, *words):
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def test_a_full_disk_is_one_line_and_leaves_out_as_it_was(project, small_tmpfs):
+    fs = small_tmpfs("size=600k")
+    assert run_gen("build", "--out", str(fs / "out"), cwd=project).returncode == 0
+    before = snapshot(fs / "out")
+    (fs / "filler").write_bytes(b"\0" * (fs_free(fs) - 32 * 1024))  # too little room for a new tree
+    _change_every_dashboard(project)
+
+    result = run_gen("build", "--out", str(fs / "out"), cwd=project)
+
+    _one_line_exit_2(result, "cannot write: No space left on device")
+    assert snapshot(fs / "out") == before
+    assert sorted(os.listdir(fs)) == ["filler", "out"]  # no staging tree, no temporary file
+
+
+def test_out_in_a_fresh_directory_on_a_full_disk(project, small_tmpfs):
+    fs = small_tmpfs("size=64k")
+    result = run_gen("build", "--out", str(fs / "out"), cwd=project)
+    _one_line_exit_2(result, "cannot write: No space left on device")
+    assert os.listdir(fs) == []
+
+
+def test_a_read_only_out_is_one_line(project, small_tmpfs):
+    """out/ is a read-only mount point: it cannot be swapped, so gen writes file by file, and
+    the first file fails. out/ as it was, nothing temporary."""
+    fs = small_tmpfs("size=4m")
+    assert run_gen("build", "--out", str(fs), cwd=project).returncode == 0
+    before = snapshot(fs)
+    subprocess.run(["mount", "-o", "remount,ro", str(fs)], check=True)
+    _change_every_dashboard(project)
+
+    result = run_gen("build", "--out", str(fs), cwd=project)
+
+    _one_line_exit_2(result, "cannot write: ")
+    assert "Read-only file system" in result.stderr or "read-only" in result.stderr
+    assert snapshot(fs) == before
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_mounted_out_is_written_file_by_file(project, small_tmpfs):
+    fs = small_tmpfs("size=4m")
+    assert run_gen("build", "--out", str(fs), cwd=project).returncode == 0
+    (fs / ".backup").mkdir()
+    (fs / ".backup/keep.json").write_text("{}\n")
+    _change_every_dashboard(project)
+    result = run_gen("build", "--out", str(fs), cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "wrote " in result.stdout
+    assert run_gen("build", "--out", str(fs), "--check", cwd=project).returncode == 0
+    assert (fs / ".backup/keep.json").read_text() == "{}\n"
+    assert not [p for p in fs.rglob("*.tmp")]
+
+
+def fs_free(path: Path) -> int:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def _change_every_dashboard(project: Path) -> None:
+    """A settings change that changes every dashboard and rule file."""
+    settings = project / "environments.yaml"
+    document = yaml.safe_load(settings.read_text())
+    document["defaults"]["thresholds"]["error_ratio"]["threshold"] = 0.0625
+    settings.write_text(yaml.safe_dump(document))
+
+
+# --- a real killed `gen build` on a fleet of 200 environments --------------------------------------
+
+FLEET = 200
+
+
+def _fleet_settings(project: Path, threshold: float) -> None:
+    settings = project / "environments.yaml"
+    document = yaml.safe_load(settings.read_text())
+    document["defaults"]["thresholds"]["error_ratio"]["threshold"] = threshold
+    document["environments"] = {
+        f"cluster-{i:03d}": {
+            "namespace": f"triton-{i:03d}",
+            "prometheus_release": f"monitoring-{i:03d}",
+            "grafana": {"folder_uid": f"triton-cluster-{i:03d}", "folder_title": f"Triton (cluster-{i:03d})"},
+        }
+        for i in range(FLEET)
+    }
+    settings.write_text(yaml.safe_dump(document))
+
+
+def _digest(directory: Path) -> dict[str, str]:
+    import hashlib
+
+    return {rel: hashlib.sha1(data).hexdigest() for rel, data in snapshot(directory).items()}
+
+
+def _git(*args: str, cwd: Path) -> list[str]:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """A project of 200 environments with out/ built and committed (the old tree), and the digest
+    of the tree the changed settings give (the new one)."""
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    from tests.conftest import copy_project
+
+    root = tmp_path_factory.mktemp("fleet")
+    project = copy_project(root / "project")
+    shutil.rmtree(project / "out")
+    shutil.copy(REPO / ".gitignore", project / ".gitignore")
+    _fleet_settings(project, 0.05)
+    assert run_gen("build", cwd=project).returncode == 0
+    (project / "out/.backup/cluster-000").mkdir(parents=True)
+    (project / "out/.backup/cluster-000/triton-cluster-000.json").write_text('{"saved": true}\n')
+    (project / "out/README.md").write_text("hand-written\n")
+    _git("init", "-q", cwd=project)
+    _git("add", "-A", cwd=project)
+    _git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "old", cwd=project)
+    old = _digest(project / "out")
+
+    _fleet_settings(project, 0.0625)
+    assert run_gen("build", "--out", str(root / "new"), cwd=project).returncode == 0
+    new = _digest(root / "new")
+    new.update({rel: digest for rel, digest in old.items() if rel.startswith(".backup/") or rel == "README.md"})
+    changed = [rel for rel in new if new[rel] != old.get(rel)]
+    assert len(changed) >= 2 * FLEET  # every dashboard and rule file: a mix would show
+    return project, old, new
+
+
+def _ours_to_ignore(status_line: str) -> bool:
+    """Ignored entries that are not leftovers: Python's caches, push's backups."""
+    return "__pycache__" in status_line or status_line.startswith("!! out/.backup/")
+
+
+def _leftovers_on_disk(project: Path) -> list[str]:
+    """Staging trees beside out/ (git does not show an empty one) and temporary files in out/."""
+    return sorted([name for name in os.listdir(project) if name.startswith(".out.")]
+                  + [p.relative_to(project).as_posix() for p in (project / "out").rglob(".*.tmp")])
+
+
+def _wait_for(condition, proc, timeout=120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, "gen build finished before the moment to kill it"
+        assert time.monotonic() < deadline, "the moment to kill never came"
+        time.sleep(0.0005)
+
+
+@pytest.mark.parametrize(
+    "signum, moment",
+    [
+        (signal.SIGKILL, "staging"),
+        (signal.SIGTERM, "staging"),
+        (signal.SIGKILL, "swapped"),
+        (signal.SIGHUP, "swapped"),
+    ],
+    ids=["SIGKILL-staging", "SIGTERM-staging", "SIGKILL-swapped", "SIGHUP-swapped"],
+)
+def test_a_killed_build_leaves_out_old_or_new(fleet, tmp_path, signum, moment):
+    """Killed while the new tree is staged, or just after the swap while the old tree is removed:
+    out/ is the old tree or the new one, as a whole. SIGTERM and SIGHUP clean up like Ctrl-C;
+    what a SIGKILL leaves is ignored by git, stale for --check and removed by the next run."""
+    template, old, new = fleet
+    project = tmp_path / "project"
+    shutil.copytree(template, project, symlinks=True)
+    out = project / "out"
+    inode = out.stat().st_ino
+
+    def staging() -> bool:
+        return any(".out.gen-new-" in name for name in os.listdir(project))
+
+    def swapped() -> bool:
+        return out.stat().st_ino != inode
+
+    proc = subprocess.Popen([sys.executable, "-m", "gen", "build"], cwd=project,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(staging if moment == "staging" else swapped, proc)
+        proc.send_signal(signum)
+        stderr = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    after = _digest(out)
+    assert after in (old, new), "out/ is a mix of old and new files"
+    assert after == (old if moment == "staging" else new)
+    status = _git("status", "--porcelain", "--untracked-files=all", cwd=project)
+    assert [line for line in status if line.startswith("??")] == []  # nothing `git add -A` would pick up
+    if after == old:
+        assert status == [" M environments.yaml"]
+    left = _leftovers_on_disk(project)
+
+    if signum == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+        check = run_gen("build", "--check", cwd=project)
+        stale = sorted(line for line in check.stdout.splitlines() if line.startswith("stale: "))
+        if moment == "staging":
+            assert left  # SIGKILL runs no cleanup: the staging tree is there
+        if left:
+            assert check.returncode == 1
+            assert all(".out.gen-new-" in line for line in stale), stale
+        if moment == "swapped" and not left:
+            assert check.returncode == 0
+        rerun = run_gen("build", cwd=project)
+        assert rerun.returncode == 0, rerun.stderr
+        assert _leftovers_on_disk(project) == []
+        assert [line for line in _git("status", "--porcelain", "--ignored", "--untracked-files=all", cwd=project)
+                if line.startswith("!!") and not _ours_to_ignore(line)] == []
+        assert _digest(out) == new
+    else:
+        assert proc.returncode == 130, stderr
+        assert stderr.strip().splitlines()[-1].startswith("interrupted ("), stderr
+        assert "Traceback" not in stderr
+        assert left == []  # cleaned up like Ctrl-C: no staging tree, no temporary file

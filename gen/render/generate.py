@@ -23,7 +23,17 @@ class Result:
 
 
 def generate(settings: Settings, target_names: list[str], env: str | None, out_dir: Path, check: bool) -> Result:
-    """Render, then (unless check) write. Nothing is written before everything has rendered."""
+    """Render, then (unless check) write. Nothing is written before everything has rendered.
+    One run at a time per out/; a run first completes what a killed one left half-swapped, since
+    rendering reads out/ (the kustomization lists the files of targets that do not run now)."""
+    outdir.check_out_dir(out_dir, create_parent=not check)
+    with outdir.locked(out_dir):
+        if not check:
+            outdir.recover(out_dir)
+        return _generate(settings, target_names, env, out_dir, check)
+
+
+def _generate(settings: Settings, target_names: list[str], env: str | None, out_dir: Path, check: bool) -> Result:
     envs = settings.select(env)
     env_names = None if env in (None, "all") else {e.name for e in envs}
     targets = [TARGETS[name] for name in target_names]
@@ -52,9 +62,7 @@ def generate(settings: Settings, target_names: list[str], env: str | None, out_d
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise UserError(f"{errors[0].object}: {errors[0].message}{more}")
 
-    outdir.check_out_dir(out_dir, create_parent=not check)
-    with outdir.locked(out_dir):
-        result = outdir.plan(out_dir, artifacts, owns)
-        if not check:
-            outdir.apply(out_dir, result, artifacts)
+    result = outdir.plan(out_dir, artifacts, owns)
+    if not check:
+        outdir.apply(out_dir, result, artifacts)
     return Result(result, artifacts, out_dir, [f for f in findings if f.severity != ERROR])
