@@ -576,3 +576,78 @@ def test_a_killed_build_leaves_out_old_or_new(fleet, tmp_path, signum, moment):
         assert stderr.strip().splitlines()[-1].startswith("interrupted ("), stderr
         assert "Traceback" not in stderr
         assert left == []  # cleaned up like Ctrl-C: no staging tree, no temporary file
+
+
+# --- the JSON writer: orjson, byte for byte json.dumps(indent=2, sort_keys=True) ---------------------
+
+def _json_dumps(model) -> str:
+    return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_every_dashboard_is_written_as_json_dumps_would(project):
+    """The project's dashboards for its environments and a fleet, plus one with non-ASCII text."""
+    from gen.render.dashboards import build_dashboards, dashboard_json
+
+    (project / "dashboards/unicode.py").write_text(
+        "from dashboards.triton import dashboard as triton\n"
+        "import attr\n"
+        "def dashboard(env):\n"
+        "    return attr.evolve(triton(env), uid='unicode-' + env.name,\n"
+        "                       title='Triton – Zürich 東京 \\U0001F680 (' + env.name + ')',\n"
+        "                       description='\\u2028 \\x7f \\ufeff \\\"quoted\\\" back\\\\slash \\x01')\n",
+        encoding="utf-8",
+    )
+    _fleet_settings(project, 0.05)
+    built = build_dashboards(load_settings(project / "environments.yaml"))
+    assert len(built) == 2 * FLEET
+    for item in built:
+        assert dashboard_json(item.model) == _json_dumps(item.model), item.json_path
+    assert "東京 \U0001F680" in dashboard_json(built[1].model)
+
+
+TRICKY_VALUES = {
+    "text": "Zürich 東京 \U0001F680 \u2028\u2029 \ufeff \x7f quote\" back\\slash\ttab\nnewline \x00\x01\x1f </script>",
+    "floats": [0.0, -0.0, 0.1, 1 / 3, 0.0001, 0.00009999, 1e-5, 1.234e-7, 5e-324, 123456.789, 9999999999999998.0,
+               1e16, 1.5e17, 1e300, -2.5e-8, 1.7976931348623157e308],
+    "ints": [0, -1, 2**53, 2**63 - 1, -(2**63)],
+    "nested": {"b": [], "a": {}, "c": [{"z": None, "y": True, "x": False}], "B": "upper sorts first", "é": 1},
+}
+
+
+@pytest.mark.parametrize("key", sorted(TRICKY_VALUES))
+def test_tricky_values_are_written_as_json_dumps_would(key):
+    from gen.render.dashboards import dashboard_json
+    from gen.render.grafana_json import to_plain
+
+    model = to_plain({"title": "t", key: TRICKY_VALUES[key]})
+    assert dashboard_json(model) == _json_dumps(model)
+
+
+def test_values_orjson_refuses_take_the_exact_path():
+    from gen.render.dashboards import dashboard_json
+
+    for model in ({"big": 2**64}, {"big": -(2**70)}, {"keys": {1: "int key"}}):
+        assert dashboard_json(model) == json.dumps(model, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def test_a_dashboard_with_nan_is_refused(project):
+    (project / "dashboards/nan.py").write_text(
+        "from dashboards.triton import dashboard as triton\n"
+        "import attr\n"
+        "def dashboard(env):\n"
+        "    d = triton(env)\n"
+        "    return attr.evolve(d, title='NaN', uid='nan-' + env.name, refresh=float('nan'))\n"
+    )
+    result = run_gen("dashboards", cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "dashboards/nan.py" in result.stderr and "nan" in result.stderr.lower()
+
+
+@pytest.mark.parametrize("text", [
+    '{\n  "a": 1\n}\n', "one line\n", "\n", "a\n\nb\n", "\nstarts empty\n", "trailing spaces  \n  x\n", "x\n\n",
+])
+def test_configmap_indents_as_line_by_line(text):
+    from gen.render.k8s import _indented
+
+    assert _indented(text) == "".join(f"    {line}\n" if line else "\n" for line in text[:-1].split("\n"))
