@@ -63,6 +63,9 @@ def _plain_float(value: float) -> float:
     return ReprFloat(value)
 
 
+_PLAIN_TYPES = _SCALARS | {float, dict, list, tuple}
+
+
 def to_plain(value: Any) -> Any:
     """grafanalib objects to plain JSON values, dropping None (Grafana omits unset fields).
     Plain values, most of a dashboard's 1,500 nodes, are told apart by their exact type first:
@@ -82,6 +85,8 @@ def to_plain(value: Any) -> Any:
         return [item if type(item) in _SCALARS else to_plain(item) for item in value]
     while hasattr(value, "to_json_data"):
         value = value.to_json_data()
+    if type(value) in _PLAIN_TYPES:
+        return to_plain(value)  # what to_json_data returns: the fast paths above
     if isinstance(value, dict):
         return {
             key: to_plain(item)
