@@ -163,8 +163,16 @@ def locked(out_dir: Path) -> Iterator[None]:
         yield  # no parent yet (--check of a fresh path) or not ours to open: nothing to guard
         return
     try:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            import sys
+
+            sys.stderr.write(f"waiting for another gen that is writing {out_dir}\n")
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a filesystem without locks: go on unguarded
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -179,7 +187,8 @@ def apply(out_dir: Path, result: Plan, artifacts: list[Artifact]) -> None:
             _remove(out_dir / rel)
         contents = {a.path: a.content for a in artifacts}
         writes = {rel: contents[rel] for rel in result.write}
-        deletes = [rel for rel in result.delete if rel not in set(result.leftovers)]
+        left = set(result.leftovers)
+        deletes = [rel for rel in result.delete if rel not in left]
         if not writes and not deletes:
             return
         if out_dir.is_dir() and not os.access(out_dir, os.W_OK):
@@ -430,6 +439,9 @@ def _describe(exc: OSError, out_dir: Path) -> str:
     if where.startswith(stage_prefix):
         rest = where[len(stage_prefix):].partition("/")[2]
         where = str(out_dir / rest) if rest else str(out_dir)
+    temporary = TEMP_FILE.match(os.path.basename(where))
+    if temporary:  # `.name.XXXXXXXX.tmp`: the file it stands for
+        where = os.path.join(os.path.dirname(where), os.path.basename(where)[1:-13])
     reason = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         reason += "; nothing was changed in out/"

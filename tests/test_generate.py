@@ -651,3 +651,23 @@ def test_configmap_indents_as_line_by_line(text):
     from gen.render.k8s import _indented
 
     assert _indented(text) == "".join(f"    {line}\n" if line else "\n" for line in text[:-1].split("\n"))
+
+
+def test_a_second_run_waits_for_the_first(project):
+    """Two runs on one out/: the second waits (and says so) instead of taking the first one's
+    staging tree for a leftover."""
+    import fcntl
+
+    fd = os.open(project, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running gen holds it
+    proc = subprocess.Popen([sys.executable, "-m", "gen", "dashboards"], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("waiting for another gen that is writing ") and line.rstrip().endswith("/out")
+        assert proc.poll() is None
+    finally:
+        os.close(fd)  # the first run ends
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    assert "unchanged in out" in stdout
