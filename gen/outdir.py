@@ -269,13 +269,23 @@ def _link_tree(src: Path, dest: Path, skip: set[str]) -> list[str]:
 def _write_files(root: Path, writes: dict[str, bytes]) -> list[str]:
     """Write each file under root (0644); returns the directories created, relative to root."""
     created: list[str] = []
+    known: set[str] = set()  # directories (relative) that exist
+    base = str(root)
     for rel, data in writes.items():
-        path = root / rel
-        parent = path.parent
-        if not parent.is_dir():
-            missing = [p for p in [parent, *parent.parents] if p != root and root in p.parents and not p.exists()]
-            parent.mkdir(parents=True, exist_ok=True)
-            created.extend(p.relative_to(root).as_posix() for p in missing)
+        parent = rel.rpartition("/")[0]
+        if parent and parent not in known:
+            parts = parent.split("/")
+            for depth in range(1, len(parts) + 1):
+                directory = "/".join(parts[:depth])
+                if directory in known:
+                    continue
+                try:
+                    os.mkdir(f"{base}/{directory}")
+                    created.append(directory)
+                except FileExistsError:
+                    pass
+                known.add(directory)
+        path = f"{base}/{rel}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.fchmod(fd, 0o644)
@@ -283,7 +293,7 @@ def _write_files(root: Path, writes: dict[str, bytes]) -> list[str]:
             while view:
                 view = view[os.write(fd, view):]
         except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None  # os.write names no file
+            raise OSError(exc.errno, exc.strerror, path) from None  # os.write names no file
         finally:
             os.close(fd)
     return created
