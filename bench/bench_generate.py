@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,6 +49,7 @@ class Side:
     pythonpath: Path | None = None
     clear: list[Path] = field(default_factory=list)
     samples: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system seconds of the process
 
     def run_once(self) -> float:
         for path in self.clear:
@@ -56,9 +58,12 @@ class Side:
         env.pop("TRITON_OBS_SETTINGS", None)
         if self.pythonpath is not None:
             env["PYTHONPATH"] = str(self.pythonpath)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(self.argv, cwd=self.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         if done.returncode != 0:
             raise SystemExit(f"{self.label} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
         self.samples.append(elapsed)
@@ -72,15 +77,21 @@ class Comparison:
     base: Side
     target: str = ""
     ratios: list[float] = field(default_factory=list)
+    cpu_ratios: list[float] = field(default_factory=list)
 
     def round(self, index: int) -> None:
         pair = (self.tool, self.base) if index % 2 == 0 else (self.base, self.tool)
         times = {id(side): side.run_once() for side in pair}
         self.ratios.append(times[id(self.tool)] / times[id(self.base)])
+        self.cpu_ratios.append(self.tool.cpu[-1] / max(self.base.cpu[-1], 1e-6))
 
     @property
     def ratio(self) -> float:
         return statistics.median(self.ratios)
+
+    @property
+    def cpu_ratio(self) -> float:
+        return statistics.median(self.cpu_ratios)
 
 
 def make_project(root: Path, environments: int | None) -> Path:
@@ -189,18 +200,27 @@ def main() -> None:
         for rel in ("grafana", *[p.name for p in plain_files.iterdir() if p.name.startswith("cluster-")]):
             assert_identical(fleet / "out" / rel, plain_files / rel)
 
-    print(f"\n{'measure':<46} {'tool':>9} {'baseline':>22} {'ratio':>7}  target")
+    print(f"\n{'measure':<46} {'tool':>9} {'baseline':>22} {'ratio':>7} {'cpu ratio':>9}  target")
     for c in comparisons + growth:
         tool, base = statistics.median(c.tool.samples), statistics.median(c.base.samples)
-        print(f"{c.name:<46} {tool * 1000:7.0f}ms {c.base.label[:12]:>12} {base * 1000:7.0f}ms {c.ratio:6.2f}x  {c.target}")
+        print(f"{c.name:<46} {tool * 1000:7.0f}ms {c.base.label[:12]:>12} {base * 1000:7.0f}ms "
+              f"{c.ratio:6.2f}x {c.cpu_ratio:8.2f}x  {c.target}")
     fleet_main = comparisons[2]
-    print(f"\ngen dashboards, {FLEET} envs: {1 / fleet_main.ratio:.2f}x faster than main {args.main_rev}")
+    print(f"\ngen dashboards, {FLEET} envs: {1 / fleet_main.ratio:.2f}x faster than main {args.main_rev} "
+          f"(CPU time: {1 / fleet_main.cpu_ratio:.2f}x)")
+    small_run = comparisons[1].tool
+    print(f"gen dashboards, 2 envs: {statistics.median(small_run.samples):.2f} s wall, "
+          f"{statistics.median(small_run.cpu):.2f} s CPU (median)")
     if growth:
         print("growth (median ms per environment, tool | plain):", ", ".join(
             f"{n}: {statistics.median(c.tool.samples) * 1000 / n:.1f} | {statistics.median(c.base.samples) * 1000 / n:.1f}"
             for n, c in zip(GROWTH, growth)))
+        (a, b, c) = (statistics.median(g.tool.samples) for g in growth)
+        print(f"marginal cost per environment: 50->200 {(b - a) * 1000 / 150:.1f} ms, "
+              f"200->1000 {(c - b) * 1000 / 800:.1f} ms (equal when growth is linear)")
     print(f"(median of {args.runs} interleaved rounds, {args.big_runs} for 1000 envs; ratio = median of per-round "
-          f"ratios; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]})")
+          f"ratios, wall clock and CPU time; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+          f"Python {sys.version.split()[0]})")
 
 
 if __name__ == "__main__":
