@@ -671,3 +671,29 @@ def test_a_second_run_waits_for_the_first(project):
     stdout, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0
     assert "unchanged in out" in stdout
+
+
+def test_the_swap_keeps_what_it_does_not_write(project):
+    """Unchanged files are hard-linked into the new tree (same inode, no copy), hand-written files,
+    symlinks and hidden folders come along, and out/ keeps its permissions."""
+    out = project / "out"
+    (out / ".backup/prod").mkdir(parents=True)
+    (out / ".backup/prod/triton-prod.json").write_text('{"saved": true}\n')
+    (out / "notes").mkdir()
+    (out / "notes/README.md").write_text("hand-written\n")
+    (out / "latest").symlink_to("grafana/prod")
+    os.chmod(out, 0o750)
+    unchanged = out / "prod/prometheusrule-triton.yaml"
+    inode = unchanged.stat().st_ino
+    (out / "grafana/dev/triton-dev.json").write_text("{}\n")  # to be rewritten: a swap happens
+
+    result = run_gen("build", cwd=project)
+
+    assert result.returncode == 0, result.stderr
+    assert "wrote out/grafana/dev/triton-dev.json" in result.stdout
+    assert unchanged.stat().st_ino == inode
+    assert (out / ".backup/prod/triton-prod.json").read_text() == '{"saved": true}\n'
+    assert (out / "notes/README.md").read_text() == "hand-written\n"
+    assert (out / "latest").is_symlink() and os.readlink(out / "latest") == "grafana/prod"
+    assert out.stat().st_mode & 0o777 == 0o750
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".out")) == []
