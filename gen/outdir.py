@@ -29,7 +29,6 @@ import re
 import shutil
 import stat
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -411,6 +410,8 @@ def _fsync_all(paths: list[Path]) -> None:
         for path in paths:
             _fsync_path(path)
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(FSYNC_THREADS) as pool:
         for _ in pool.map(_fsync_path, paths):
             pass

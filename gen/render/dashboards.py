@@ -7,7 +7,6 @@ For each environment and dashboard:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +145,8 @@ def dashboard_json_bytes(model: dict[str, Any]) -> bytes:
     try:
         return orjson_dumps(model, option=_ORJSON_OPTIONS)
     except TypeError:
+        import json  # the exact, slow path: only for what orjson refuses
+
         return (json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
