@@ -71,18 +71,20 @@ def to_plain(value: Any) -> Any:
     Plain values, most of a dashboard's 1,500 nodes, are told apart by their exact type first:
     asking each string for to_json_data cost more than the rest of the walk."""
     kind = type(value)
+    if kind is dict:
+        plain = {}
+        for key, item in value.items():
+            if type(item) not in _SCALARS:
+                plain[key] = to_plain(item)
+            elif item is not None or key in _NULL_MEANINGFUL:
+                plain[key] = item
+        return plain
+    if kind is list or kind is tuple:
+        return [item if type(item) in _SCALARS else to_plain(item) for item in value]
     if kind in _SCALARS:
         return value
     if kind is float:
         return _plain_float(value)
-    if kind is dict:
-        return {
-            key: item if type(item) in _SCALARS else to_plain(item)
-            for key, item in value.items()
-            if item is not None or key in _NULL_MEANINGFUL
-        }
-    if kind is list or kind is tuple:
-        return [item if type(item) in _SCALARS else to_plain(item) for item in value]
     while hasattr(value, "to_json_data"):
         value = value.to_json_data()
     if type(value) in _PLAIN_TYPES:
