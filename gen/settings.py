@@ -33,11 +33,21 @@ class TritonTarget:
 
 
 @dataclass(frozen=True)
+class ParentFolder:
+    uid: str
+    title: str
+
+
+@dataclass(frozen=True)
 class GrafanaFolder:
     folder_uid: str
     folder_title: str
     # The ConfigMap annotation the dashboard sidecar reads the folder from.
     folder_annotation: str
+    # Folders above folder_uid, outermost first (nested folders, e.g. Triton/prod).
+    parent_folders: tuple[ParentFolder, ...] = ()
+    # Whether people may save UI edits of the dashboards `gen push` owns.
+    allow_ui_edits: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,7 +165,10 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
             metrics_path=data["triton"]["metrics_path"],
             job=data["triton"]["job"],
         ),
-        grafana=GrafanaFolder(**data["grafana"]),
+        grafana=GrafanaFolder(**{
+            **data["grafana"],
+            "parent_folders": tuple(ParentFolder(**p) for p in data["grafana"].get("parent_folders") or ()),
+        }),
         argocd=ArgoDestination(**data["argocd"]),
         thresholds=MappingProxyType(thresholds),
         runbooks_url=data["runbooks_url"],
