@@ -127,13 +127,17 @@ class GrafanaClient:
             body = {"message": response.text}
         # A server may echo our own request (Authorization header included) in its error body.
         message = scrub(" ".join(str(body.get("message") or response.reason or "").split()))[:300]
-        api_status = str(body.get("status") or "")
+        # Legacy API: {"status": "version-mismatch"}; resource API: a Kubernetes Status whose
+        # "status" is only "Failure" and whose "reason" says what happened (Conflict, Invalid, ...).
+        api_status = str((body.get("reason") if body.get("kind") == "Status" else body.get("status")) or "")
         code = response.status_code
         explain = {
             401: "Grafana refused the credentials (401): check GRAFANA_TOKEN or --token-file",
             403: "the token lacks permission (403): the service account needs the Editor role",
             404: f"not found (404): {message}",
+            409: f"conflict (409 {api_status or 'Conflict'}): {message}",
             412: f"precondition failed (412, {api_status or 'conflict'}): {message}",
+            422: f"Grafana refused it as invalid (422): {message}",
             413: "Grafana refused the request as too large (413): raise its max request size or split the dashboard",
         }.get(code, f"Grafana answered {code}: {message}")
         return GrafanaError(code, scrub(f"{what}: {explain}"), api_status)

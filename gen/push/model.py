@@ -1,0 +1,146 @@
+"""The data a push works on: our dashboards, what Grafana holds, the decision for each, and the
+normalised form both sides are compared and hashed in."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gen.settings import Environment
+
+# The legacy API has no metadata of its own: our marker lives in the dashboard JSON, which
+# Grafana stores verbatim and its dashboard editor drops on save.
+MARKER_KEY = "tritonObs"
+# Fields Grafana manages, never compared nor hashed.
+MANAGED_BY_GRAFANA = ("id", "version")
+MAX_UID_LENGTH = 40
+
+# Grafana's manager annotations (pkg/apimachinery/utils). gen is a command-line client, the kind
+# Grafana calls "kubectl" (as grafanactl does); managerId names this tool.
+ANNO_FOLDER = "grafana.app/folder"
+ANNO_MANAGED_BY = "grafana.app/managedBy"
+ANNO_MANAGER_ID = "grafana.app/managerId"
+ANNO_ALLOWS_EDITS = "grafana.app/managerAllowsEdits"
+ANNO_SOURCE_PATH = "grafana.app/sourcePath"
+ANNO_SOURCE_CHECKSUM = "grafana.app/sourceChecksum"
+ANNO_MESSAGE = "grafana.app/message"
+MANAGER_KIND = "kubectl"
+MANAGER_ID = "triton-obs"
+
+
+@dataclass(frozen=True)
+class LocalDashboard:
+    env: Environment
+    path: str  # relative to out/
+    model: dict[str, Any]
+    source: str = ""  # the definition it was built from (dashboards/<name>.py), when known
+
+    @property
+    def uid(self) -> str:
+        return self.model["uid"]
+
+    @property
+    def title(self) -> str:
+        return self.model.get("title", "")
+
+
+@dataclass
+class Remote:
+    """A dashboard as Grafana holds it, in the terms both APIs share."""
+
+    uid: str
+    model: dict[str, Any]  # the v1 dashboard JSON (the legacy GET's `dashboard`, the resource's spec)
+    folder_uid: str
+    raw: dict[str, Any]  # the whole answer, for backups
+    version: int | None = None  # legacy version, or the resource's generation
+    resource_version: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    provisioned: bool = False
+    stored_version: str = ""  # status.conversion.storedVersion when Grafana converted it for us
+
+    @property
+    def manager(self) -> tuple[str, str] | None:
+        kind = self.annotations.get(ANNO_MANAGED_BY)
+        return (kind, self.annotations.get(ANNO_MANAGER_ID, "")) if kind else None
+
+    @property
+    def managed_by_us(self) -> bool:
+        return self.manager == (MANAGER_KIND, MANAGER_ID)
+
+    @property
+    def recorded_hash(self) -> str | None:
+        """The hash of the content we pushed last time, if we pushed it."""
+        if self.managed_by_us:
+            return self.annotations.get(ANNO_SOURCE_CHECKSUM, "").removeprefix("sha256:") or None
+        marker = self.model.get(MARKER_KEY)
+        return marker.get("contentHash") if isinstance(marker, dict) else None
+
+    @property
+    def saved_as_v2(self) -> bool:
+        return self.stored_version.startswith("v2")
+
+
+@dataclass
+class Outcome:
+    env: str
+    uid: str
+    title: str
+    action: str  # create | update | unchanged | conflict | overwrite | owned | prune | error
+    result: str = "planned"  # planned | done | failed | skipped
+    detail: str = ""
+    version: int | None = None
+    backup: str | None = None
+    diff: list[dict[str, Any]] = field(default_factory=list)  # for a conflict: what Grafana changed
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Options:
+    dry_run: bool = False
+    force: bool = False
+    prune: bool = False
+    backup_dir: Path | None = None
+    concurrency: int = 4
+    message: str = "triton-obs gen push"
+
+
+@dataclass
+class PushResult:
+    api: dict[str, Any] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    folders_created: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(o.action in ("conflict", "error", "owned") or o.result == "failed" for o in self.outcomes)
+
+
+def content(model: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard without what Grafana manages and without our marker (a shallow copy)."""
+    return {k: v for k, v in model.items() if k not in MANAGED_BY_GRAFANA and k != MARKER_KEY}
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 1.0 and 1 are one number once Grafana has stored it
+    return value
+
+
+def normal_form(model: dict[str, Any]) -> dict[str, Any]:
+    """What is compared and hashed: the content, with numbers in one form. Key order and
+    formatting do not matter (the hash is over sorted, compact JSON)."""
+    return _normal(content(model))
+
+
+def content_hash(model: dict[str, Any]) -> str:
+    canonical = json.dumps(normal_form(model), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
