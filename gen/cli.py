@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from gen import __version__
-from gen.commands import push, render, validate
+from gen.commands import diff, push, render, validate
 from gen.commands.common import EXIT_CODES
 
 app = typer.Typer(
@@ -63,6 +63,25 @@ Secrets are never printed.
 Example:
   GRAFANA_TOKEN=glsa_... gen push --grafana-url https://grafana.example.com --env dev --dry-run
 """
+DIFF_EPILOG = f"""\b
+Exit codes:
+  0  nothing differs
+  1  something differs
+  2  bad usage or input, an unknown git ref, or a Grafana we cannot read
+  3  internal error: a bug in gen (rerun with `gen --debug ...` and report it)
+
+\b
+Environment variables:
+  GRAFANA_URL          Grafana's base URL (when neither --grafana-url nor --against is given)
+  GRAFANA_TOKEN        service-account token (--token-file wins)
+  GRAFANA_USER, GRAFANA_PASSWORD  basic auth, when no token is given
+{SETTINGS_ENV}
+
+\b
+Examples:
+  gen diff --grafana-url https://grafana.example.com --env prod
+  gen diff --against origin/main --format json
+"""
 
 
 def _version(value: bool) -> None:
@@ -87,6 +106,7 @@ app.command("alerts", epilog=RENDER_EPILOG.format(name="alerts"))(render.alerts)
 app.command("build", epilog=RENDER_EPILOG.format(name="build"))(render.build)
 app.command("validate", epilog=VALIDATE_EPILOG)(validate.validate)
 app.command("push", epilog=PUSH_EPILOG)(push.push)
+app.command("diff", epilog=DIFF_EPILOG)(diff.diff)
 
 
 def main() -> None:

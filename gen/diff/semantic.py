@@ -186,6 +186,8 @@ def diff_dashboards(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
 
 
 def _show(value: Any, limit: int = 200) -> str:
+    if value is None:
+        return "(unset)"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
