@@ -139,6 +139,9 @@ class Fault:
     delay_s: float = 0.0
     drop_connection: bool = False
     times: int = 1
+    # Runs when the fault is taken, before the request is handled (a change made by someone else
+    # between our read and our write); with no status, the request is then served as usual.
+    run: Callable[[], None] | None = None
 
 
 def _now() -> str:
@@ -815,6 +818,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = owner._take_fault(method, path)
         if fault is not None:
+            if fault.run is not None:
+                fault.run()
             if fault.delay_s:
                 time.sleep(fault.delay_s)
             if fault.drop_connection:

@@ -82,11 +82,16 @@ def _against_grafana(loaded, envs, out_dir: Path, grafana_url: str, api: str, na
     from gen.push.discovery import discover
     from gen.push.push import load_local, make_api
 
+    from gen.errors import RemoteRefused, UserError
+
     dashboards = load_local(out_dir, envs)
     client, _ = connect(grafana_url, token_file, ca_cert, insecure, timeout, 8)
-    target = discover(client, api, namespace)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return against_grafana(make_api(client, target), dashboards, pool)
+    try:
+        target = discover(client, api, namespace)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return against_grafana(make_api(client, target), dashboards, pool)
+    except RemoteRefused as exc:  # exit 1 means "differs" here: a refusal is an error, 2
+        raise UserError(exc.message) from None
 
 
 def _text(results, direction: str) -> None:

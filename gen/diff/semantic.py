@@ -204,10 +204,11 @@ def format_change(change: Change) -> list[str]:
     if kind in ("query-changed", "query-added", "query-removed"):
         verb = {"query-changed": "changed", "query-added": "added", "query-removed": "removed"}[kind]
         lines = [f"~ {where}: {change.field} {verb}"]
-        if change.old is not None:
-            lines.append(f"    - {_show(change.old, 1000)}")
-        if change.new is not None:
-            lines.append(f"    + {_show(change.new, 1000)}")
+        for sign, value in (("-", change.old), ("+", change.new)):
+            if value is not None:
+                # PromQL may span lines: each keeps the sign's column, so the query stays readable.
+                for i, text in enumerate(_show(value, 2000).splitlines() or [""]):
+                    lines.append(f"    {sign if i == 0 else ' '} {text}")
         return lines
     if kind == "variable-added":
         return [f"+ {where} added: {_show(change.new)}"]
