@@ -335,6 +335,7 @@ class GrafanaEmulator:
         """Any change to the stored resource (as another API client would make), bumping versions."""
         with self._lock:
             stored = self.dashboards[uid]
+            stored.dashboard = copy.deepcopy(stored.dashboard)
             change(stored)
             stored.version += 1
             stored.generation += 1
@@ -476,15 +477,15 @@ class GrafanaEmulator:
         stored.generation += 1
         stored.resource_version = self._bump()
         stored.stored_version = "v1"
-        model = copy.deepcopy(dashboard)
+        model = dict(dashboard)  # parsed from the request (put_dashboard passes a deep copy)
         model.update(id=stored.id, uid=uid, version=stored.version)
         stored.dashboard = model
         return 200, {"id": stored.id, "uid": uid, "url": f"/d/{uid}/{_slug(title)}", "status": "success",
                      "version": stored.version, "slug": _slug(title), "folderUid": folder_uid or ""}
 
     def _v1_model(self, stored: StoredDashboard) -> dict:
-        model = copy.deepcopy(stored.dashboard)
-        return lossy_v1(model) if stored.stored_version == "v2" else model
+        # A shallow copy: stored models are replaced on every write, never changed in place.
+        return lossy_v1(stored.dashboard) if stored.stored_version == "v2" else dict(stored.dashboard)
 
     def _get_dashboard_legacy(self, match, query, body) -> tuple[int, Any]:
         stored = self.dashboards.get(match["uid"])
@@ -712,7 +713,7 @@ class GrafanaEmulator:
         return 201, self._dashboard_object(name, stored, match["version"])
 
     def _write_dashboard(self, name: str, stored: StoredDashboard, obj: dict, annotations: dict, parent: str) -> None:
-        spec = copy.deepcopy(obj["spec"])
+        spec = dict(obj["spec"])  # parsed from this request's body: ours to keep
         spec.pop("version", None)
         spec.pop("id", None)
         spec["uid"] = name
@@ -857,3 +858,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:  # noqa: N802
         self._serve("PUT")
+
+
+def main() -> None:
+    """Serve until stdin closes: `python -m tests.grafana_api_emulator --version 13 --token T`
+    prints its URL on the first line (the benchmark runs it in a process of its own, as a real
+    Grafana would be)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--version", default="11", choices=sorted(RESOURCE_VERSIONS))
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    with GrafanaEmulator(tokens={args.token: "Editor"}, version=args.version) as emulator:
+        emulator.latency_s = args.latency_ms / 1000
+        print(emulator.url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

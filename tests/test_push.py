@@ -145,7 +145,7 @@ def test_dry_run_plans_folder_creation(grafana, project):
 
 def test_faults_are_retried_and_the_run_succeeds(grafana, project):
     grafana.inject(Fault(method="POST", path_prefix="/api/dashboards/db", status=503, times=2))
-    grafana.inject(Fault(method="GET", path_prefix="/api/dashboards/uid", status=429, retry_after="1", times=1))
+    grafana.inject(Fault(method="GET", path_prefix="/api/search", status=429, retry_after="1", times=1))
     grafana.inject(Fault(method="POST", path_prefix="/api/folders", drop_connection=True, times=1))
     grafana.inject(Fault(method="GET", path_prefix="/api/folders", status=502, times=1))
     result, report = push(grafana, cwd=project)

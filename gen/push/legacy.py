@@ -9,7 +9,10 @@ from concurrent.futures import Executor
 from typing import Any
 
 from gen.push.client import GrafanaClient, GrafanaError
-from gen.push.model import MARKER_KEY, LocalDashboard, Remote, content_hash
+from gen.push.model import MARKER_KEY, LocalDashboard, Remote
+
+
+SEARCH_BATCH = 100  # uids per search request: keeps the URL well under common 8 KiB limits
 
 
 class LegacyApi:
@@ -34,14 +37,38 @@ class LegacyApi:
             raise
         return self._remote(answer)
 
+    def existing(self, uids: list[str]) -> set[str] | None:
+        """Which of the uids Grafana has, from one search per 100 uids; None if search fails
+        (then every dashboard is read)."""
+        found: set[str] = set()
+        for start in range(0, len(uids), SEARCH_BATCH):
+            batch = uids[start:start + SEARCH_BATCH]
+            try:
+                hits = self.client.request("GET", "/api/search", "dashboard search",
+                                           params={"type": "dash-db", "dashboardUIDs": batch, "limit": 5000})
+            except GrafanaError as exc:
+                if exc.status in (401, 403):
+                    raise
+                return None
+            found.update(h.get("uid") for h in hits if isinstance(h, dict))
+        return found
+
     def read_all(self, uids: list[str], pool: Executor) -> dict[str, Remote | None | GrafanaError]:
+        """One search tells which exist (a first push reads nothing more), then a GET of each of
+        those: the legacy API has no list call that returns the dashboards' JSON."""
         def one(uid: str):
             try:
                 return self.read(uid)
             except GrafanaError as exc:
                 return exc
 
-        return dict(zip(uids, pool.map(one, uids)))
+        try:
+            present = self.existing(uids) if len(uids) > 1 else None
+        except GrafanaError as exc:
+            return {uid: exc for uid in uids}
+        to_read = [uid for uid in uids if present is None or uid in present]
+        read = dict(zip(to_read, pool.map(one, to_read)))
+        return {uid: read.get(uid) for uid in uids}
 
     def list_folder(self, folder_uid: str, pool: Executor) -> list[Remote]:
         """Every dashboard in the folder (search, then a read of each: the marker is in the JSON)."""
@@ -79,7 +106,7 @@ class LegacyApi:
         # A shallow copy is enough: only top-level keys change.
         model = dict(local.model)
         model.pop("id", None)
-        model[MARKER_KEY] = {"contentHash": content_hash(local.model), "source": local.source or local.path}
+        model[MARKER_KEY] = {"contentHash": local.hash, "source": local.source or local.path}
         if remote is not None and not overwrite:
             model["version"] = remote.version  # optimistic locking: 412 if someone saved in between
         else:

@@ -43,7 +43,7 @@ from gen.push.model import (
     PushResult,
     Remote,
     content_hash,
-    normal_form,
+    same_content,
 )
 from gen.push.resource import ResourceApi, desired_annotations
 from gen.settings import Environment, Settings
@@ -151,10 +151,9 @@ def decide(local: LocalDashboard, remote: Remote | None, api: Api) -> Outcome:
                           f"generation {remote.version}")
         outcome.diff = [c.as_dict() for c in diff_dashboards(local.model, remote.model)]
         return outcome
-    same_content = normal_form(remote.model) == normal_form(local.model) if api.name == "resource" else \
-        _legacy_same(remote.model, local.model)
+    same = same_content(remote.model, local.model)
     same_folder = remote.folder_uid == env.grafana.folder_uid
-    if same_content:
+    if same:
         metadata_ok = api.name == "legacy" or _metadata_ok(local, remote)
         if same_folder and metadata_ok:
             outcome.action, outcome.detail = "unchanged", ""
@@ -173,10 +172,6 @@ def decide(local: LocalDashboard, remote: Remote | None, api: Api) -> Outcome:
     outcome.detail = f"{why}, version {remote.version}; {_summary(changes)}"
     outcome.diff = [c.as_dict() for c in changes]
     return outcome
-
-
-def _legacy_same(remote_model: dict, local_model: dict) -> bool:
-    return normal_form(remote_model) == normal_form(local_model)
 
 
 def _metadata_ok(local: LocalDashboard, remote: Remote) -> bool:

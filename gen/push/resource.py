@@ -27,7 +27,6 @@ from gen.push.model import (
     LocalDashboard,
     Remote,
     content,
-    content_hash,
 )
 
 PAGE_SIZE = 500
@@ -42,7 +41,7 @@ def desired_annotations(local: LocalDashboard) -> dict[str, str]:
         ANNO_MANAGER_ID: MANAGER_ID,
         ANNO_ALLOWS_EDITS: "true" if local.env.grafana.allow_ui_edits else "false",
         ANNO_SOURCE_PATH: local.source or f"out/{local.path}",
-        ANNO_SOURCE_CHECKSUM: "sha256:" + content_hash(local.model),
+        ANNO_SOURCE_CHECKSUM: "sha256:" + local.hash,
     }
 
 
