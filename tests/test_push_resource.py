@@ -339,3 +339,15 @@ def test_gen_diff_against_grafana(grafana, project):
     assert report["dashboards"][0]["changes"][0]["kind"] == "panel-added"
     result = diff(grafana, cwd=project, token="glsa_wrong")
     assert result.returncode == 2 and "refused the credentials" in result.stderr
+
+
+def test_ownership_annotations_changed_in_grafana_are_a_conflict(grafana, project):
+    push(grafana, cwd=project)
+    grafana.edit_behind_our_back("triton-prod", lambda stored: stored.annotations.update({ANNO_ALLOWS_EDITS: "true"}))
+    result, report = push(grafana, "--env", "prod", cwd=project)
+    assert result.returncode == 1
+    (outcome,) = report["dashboards"]
+    assert outcome["action"] == "conflict" and outcome["detail"].startswith("changed in Grafana since the last push")
+    assert outcome["diff"] == [{"kind": "setting-changed", "where": "metadata", "field": ANNO_ALLOWS_EDITS,
+                                "old": "false", "new": "true"}]
+    assert grafana.dashboards["triton-prod"].annotations[ANNO_ALLOWS_EDITS] == "true"

@@ -31,6 +31,9 @@ ANNO_SOURCE_CHECKSUM = "grafana.app/sourceChecksum"
 ANNO_MESSAGE = "grafana.app/message"
 MANAGER_KIND = "kubectl"
 MANAGER_ID = "triton-obs"
+# The annotations gen sets whose change in Grafana (not in the settings) is a conflict: they are
+# part of the checksum recorded in grafana.app/sourceChecksum with the spec.
+TRACKED_ANNOTATIONS = (ANNO_FOLDER, ANNO_ALLOWS_EDITS, ANNO_SOURCE_PATH)
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +78,12 @@ class Remote:
     @property
     def managed_by_us(self) -> bool:
         return self.manager == (MANAGER_KIND, MANAGER_ID)
+
+    def current_hash(self) -> str:
+        """The hash of what Grafana holds, in the form recorded_hash was computed in."""
+        if self.managed_by_us:
+            return resource_checksum(content_hash(self.model), self.annotations)
+        return content_hash(self.model)
 
     @property
     def recorded_hash(self) -> str | None:
@@ -157,6 +166,12 @@ def content_hash(model: dict[str, Any]) -> str:
     if _INTEGRAL_FLOAT.search(canonical):
         canonical = _compact(json.loads(canonical, parse_float=_number))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def resource_checksum(spec_hash: str, annotations: dict[str, str]) -> str:
+    """grafana.app/sourceChecksum: the spec's hash and the tracked annotations, together."""
+    tracked = _compact({key: annotations.get(key, "") for key in TRACKED_ANNOTATIONS})
+    return hashlib.sha256(f"{spec_hash}\n{tracked}".encode("utf-8")).hexdigest()
 
 
 def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:

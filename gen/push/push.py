@@ -37,12 +37,12 @@ from gen.push.model import (
     ANNO_ALLOWS_EDITS,
     ANNO_SOURCE_PATH,
     MAX_UID_LENGTH,
+    TRACKED_ANNOTATIONS,
     LocalDashboard,
     Options,
     Outcome,
     PushResult,
     Remote,
-    content_hash,
     same_content,
 )
 from gen.push.resource import ResourceApi, desired_annotations
@@ -125,7 +125,7 @@ def _summary(changes) -> str:
 
 
 def decide(local: LocalDashboard, remote: Remote | None, api: Api) -> Outcome:
-    from gen.diff.semantic import diff_dashboards
+    from gen.diff.semantic import Change, diff_dashboards
 
     env = local.env
     outcome = Outcome(env.name, local.uid, local.title, "error")
@@ -153,20 +153,27 @@ def decide(local: LocalDashboard, remote: Remote | None, api: Api) -> Outcome:
         return outcome
     same = same_content(remote.model, local.model)
     same_folder = remote.folder_uid == env.grafana.folder_uid
-    if same:
-        metadata_ok = api.name == "legacy" or _metadata_ok(local, remote)
-        if same_folder and metadata_ok:
-            outcome.action, outcome.detail = "unchanged", ""
-        else:
-            outcome.action = "update"
-            outcome.detail = (f"move from folder '{remote.folder_uid or 'General'}'" if not same_folder
-                              else "ownership annotations")
+    metadata_ok = api.name == "legacy" or _metadata_ok(local, remote)
+    if same and same_folder and metadata_ok:
+        outcome.action, outcome.detail = "unchanged", ""
         return outcome
     recorded = remote.recorded_hash
-    if recorded and recorded == content_hash(remote.model):
-        outcome.action, outcome.detail = "update", _summary(diff_dashboards(remote.model, local.model))
+    intact = bool(recorded) and recorded == remote.current_hash()
+    if intact or (same and (api.name == "legacy" or not recorded)):
+        # Grafana holds what we pushed last time (or exactly our content): ours to update.
+        outcome.action = "update"
+        if not same:
+            outcome.detail = _summary(diff_dashboards(remote.model, local.model))
+        elif not same_folder:
+            outcome.detail = f"move from folder '{remote.folder_uid or 'General'}'"
+        else:
+            outcome.detail = "ownership annotations"
         return outcome
     changes = diff_dashboards(local.model, remote.model)
+    if api.name == "resource" and remote.managed_by_us:
+        wanted = desired_annotations(local)
+        changes += [Change("setting-changed", "metadata", key, wanted.get(key), remote.annotations.get(key))
+                    for key in TRACKED_ANNOTATIONS if remote.annotations.get(key) != wanted.get(key)]
     why = "changed in Grafana since the last push" if recorded else "not pushed by triton-obs (or edited in the UI)"
     outcome.action = "conflict"
     outcome.detail = f"{why}, version {remote.version}; {_summary(changes)}"

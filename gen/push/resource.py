@@ -27,6 +27,7 @@ from gen.push.model import (
     LocalDashboard,
     Remote,
     content,
+    resource_checksum,
 )
 
 PAGE_SIZE = 500
@@ -35,14 +36,15 @@ OWNERSHIP_ANNOTATIONS = (ANNO_MANAGED_BY, ANNO_MANAGER_ID, ANNO_ALLOWS_EDITS, AN
 
 
 def desired_annotations(local: LocalDashboard) -> dict[str, str]:
-    return {
+    wanted = {
         ANNO_FOLDER: local.env.grafana.folder_uid,
         ANNO_MANAGED_BY: MANAGER_KIND,
         ANNO_MANAGER_ID: MANAGER_ID,
         ANNO_ALLOWS_EDITS: "true" if local.env.grafana.allow_ui_edits else "false",
         ANNO_SOURCE_PATH: local.source or f"out/{local.path}",
-        ANNO_SOURCE_CHECKSUM: "sha256:" + local.hash,
     }
+    wanted[ANNO_SOURCE_CHECKSUM] = "sha256:" + resource_checksum(local.hash, wanted)
+    return wanted
 
 
 class ResourceApi:
