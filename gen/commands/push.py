@@ -102,7 +102,7 @@ def push(
     insecure: InsecureOption = False,
     output_format: FormatOption = Format.table,
     timeout: TimeoutOption = 30.0,
-    concurrency: Annotated[int, typer.Option("--concurrency", help="Dashboards pushed at once.", min=1, max=32)] = 4,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Dashboards pushed at once.", min=1, max=32)] = 8,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:

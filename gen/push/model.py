@@ -120,7 +120,7 @@ class Options:
     force: bool = False
     prune: bool = False
     backup_dir: Path | None = None
-    concurrency: int = 4
+    concurrency: int = 8  # gen push's default: 8 writes at once are light work for Grafana
     message: str = "triton-obs gen push"
 
 
