@@ -42,7 +42,10 @@ serve_from_sub_path), and 404 elsewhere. More routes plug in with add_route() (o
 
 Known differences from a real Grafana:
   - One organisation (namespace "default" unless `namespace=` is given, as "stacks-<id>" on
-    Cloud); no RBAC beyond the three basic roles; no folder or dashboard permissions.
+    Cloud); another namespace in a path is a 404 NotFound (Grafana answers 403 or 404 depending
+    on how the namespace maps to an org); no RBAC beyond the three basic roles; no folder or
+    dashboard permissions.
+  - Search (/api/search) is immediately consistent; Grafana 12+'s search index may lag a write.
   - Message texts follow Grafana's (and Kubernetes') where known and are approximations
     elsewhere; clients should branch on status codes, `status` and `reason`, as gen does.
   - Stored dashboards are kept verbatim (plus id, uid, version); no schema migration runs on save

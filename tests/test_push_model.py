@@ -1,0 +1,83 @@
+"""The normalised form gen push compares and hashes in, and the decision table, without a server."""
+
+from __future__ import annotations
+
+import json
+
+from gen.push.discovery import Target
+from gen.push.legacy import LegacyApi
+from gen.push.model import (
+    ANNO_ALLOWS_EDITS,
+    ANNO_MANAGED_BY,
+    ANNO_MANAGER_ID,
+    LocalDashboard,
+    Remote,
+    content_hash,
+    normal_form,
+)
+from gen.push.push import decide
+from gen.push.resource import ResourceApi, desired_annotations
+from gen.settings import load_settings
+from tests.conftest import REPO
+
+SETTINGS = load_settings(REPO / "environments.yaml")
+DEV = SETTINGS.environments["dev"]
+MODEL = json.loads((REPO / "out/grafana/dev/triton-dev.json").read_text())
+
+
+def test_hash_ignores_what_a_read_back_cannot_keep():
+    read_back = json.loads(json.dumps(MODEL, indent=4))  # other formatting, other key order
+    read_back = dict(reversed(list(read_back.items())))
+    read_back.update(id=12, version=9, tritonObs={"contentHash": "x"})
+    assert content_hash(read_back) == content_hash(MODEL)
+    with_float = json.loads(json.dumps(MODEL))
+    with_float["graphTooltip"] = float(MODEL["graphTooltip"])  # 1.0 where Go writes 1
+    assert content_hash(with_float) == content_hash(MODEL)
+    assert normal_form(with_float) == normal_form(MODEL)
+    changed = json.loads(json.dumps(MODEL))
+    changed["refresh"] = "5s"
+    assert content_hash(changed) != content_hash(MODEL)
+
+
+def _resource_remote(model, annotations):
+    return Remote(uid=model["uid"], model=model, folder_uid=DEV.grafana.folder_uid, raw={}, version=1,
+                  resource_version="7", annotations=annotations)
+
+
+def test_decision_table_on_the_resource_api():
+    local = LocalDashboard(DEV, "grafana/dev/triton-dev.json", MODEL, "dashboards/triton.py")
+    api = ResourceApi(client=None, target=Target("resource", "", "v1", "v1", "default"))
+    ours = desired_annotations(local)
+    assert decide(local, None, api).action == "create"
+    assert decide(local, _resource_remote(MODEL, ours), api).action == "unchanged"
+    edited = {**MODEL, "refresh": "5s"}
+    outcome = decide(local, _resource_remote(edited, ours), api)
+    assert outcome.action == "conflict" and outcome.diff[0]["field"] == "refresh"
+    # What we pushed last time is intact and the code changed: an update.
+    older = LocalDashboard(DEV, local.path, edited, local.source)
+    assert decide(local, _resource_remote(edited, desired_annotations(older)), api).action == "update"
+    foreign = {ANNO_MANAGED_BY: "terraform", ANNO_MANAGER_ID: "stack-a"}
+    outcome = decide(local, _resource_remote(MODEL, foreign), api)
+    assert outcome.action == "owned" and outcome.detail.startswith("owned by terraform:stack-a")
+    flipped = {**ours, ANNO_ALLOWS_EDITS: "false"}
+    assert decide(local, _resource_remote(MODEL, flipped), api).action == "conflict"
+    v2 = _resource_remote(MODEL, ours)
+    v2.stored_version = "v2beta1"
+    assert decide(local, v2, api).action == "conflict"
+
+
+def test_decision_table_on_the_legacy_api():
+    local = LocalDashboard(DEV, "grafana/dev/triton-dev.json", MODEL)
+    api = LegacyApi(client=None)
+
+    def remote(model):
+        return Remote(uid=model["uid"], model=model, folder_uid=DEV.grafana.folder_uid, raw={}, version=3)
+
+    marker = {"contentHash": content_hash(MODEL)}
+    assert decide(local, remote({**MODEL, "id": 4, "version": 3, "tritonObs": marker}), api).action == "unchanged"
+    edited = {**MODEL, "refresh": "5s", "tritonObs": marker}
+    assert decide(local, remote(edited), api).action == "conflict"
+    older = {**MODEL, "refresh": "5s"}
+    pushed_older = {**older, "tritonObs": {"contentHash": content_hash(older)}}
+    assert decide(local, remote(pushed_older), api).action == "update"
+    assert decide(local, remote({**MODEL}), api).action == "unchanged"  # same content, no marker
