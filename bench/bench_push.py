@@ -8,7 +8,8 @@ The emulator runs in a process of its own (as Grafana would), so its work is not
 Per run and API, interleaved: the first push sequentially (--concurrency 1, the baseline), then
 with 4 and with the default concurrency (8), each into a fresh emulator; then a re-push with
 nothing changed (its requests and writes). Figures are medians over the runs; the ratio is
-against the sequential first push of the same run.
+against the sequential first push of the same run. gen's own CPU time and the emulator's are
+printed too: on a loaded machine the emulator (one Python process) is the bound.
 Targets: the re-push makes no write and at most one read per dashboard; the first push at the
 default concurrency takes under 1/4 of the sequential time.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,6 +39,7 @@ from gen.settings import load_settings  # noqa: E402
 TOKEN = "bench-token"
 DEFAULT_CONCURRENCY = 8
 APIS = {"legacy": "11", "resource": "13"}
+OUR_CPU: list[float] = []  # CPU seconds of gen push per push (all its threads)
 
 
 def make_out(root: Path, count: int) -> Path:
@@ -47,6 +50,11 @@ def make_out(root: Path, count: int) -> Path:
         model.update(uid=f"bench-{i:04d}", title=f"Bench dashboard {i:04d}")
         (out / f"grafana/dev/bench-{i:04d}.json").write_text(json.dumps(model, indent=2, sort_keys=True))
     return out
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextmanager
@@ -68,10 +76,12 @@ def emulator(version: str, latency_ms: float):
 
 def one_push(settings, out: Path, url: str, concurrency: int):
     client = GrafanaClient(url, Credentials(token=TOKEN), pool=concurrency * 2)
+    cpu = time.process_time()
     started = time.perf_counter()
     target = discover(client)
     result = push(settings, [settings.environments["dev"]], out, client, Options(concurrency=concurrency), target)
     elapsed = time.perf_counter() - started
+    OUR_CPU.append(time.process_time() - cpu)
     assert result.ok, [o for o in result.outcomes if o.action == "error"][:1]
     return elapsed, client.counters, result
 
@@ -92,8 +102,10 @@ def main() -> None:
         for _ in range(args.runs):
             for api, version in APIS.items():
                 for concurrency in (1, 4, DEFAULT_CONCURRENCY):
+                    emulator_cpu = children_cpu()
                     with emulator(version, args.latency_ms) as url:
                         elapsed, counters, _ = one_push(settings, out, url, concurrency)
+                        figures.setdefault((api, f"cpu c{concurrency}"), []).append(OUR_CPU[-1])
                         figures.setdefault((api, f"first c{concurrency}"), []).append(elapsed)
                         counts[(api, f"first c{concurrency}")] = (counters.requests, counters.writes)
                         if concurrency == DEFAULT_CONCURRENCY:
@@ -101,7 +113,9 @@ def main() -> None:
                             assert all(o.action == "unchanged" for o in result.outcomes)
                             assert counters.writes == 0
                             figures.setdefault((api, "re-push"), []).append(elapsed)
+                            figures.setdefault((api, "cpu re-push"), []).append(OUR_CPU[-1])
                             counts[(api, "re-push")] = (counters.requests, counters.writes)
+                    figures.setdefault((api, f"emulator c{concurrency}"), []).append(children_cpu() - emulator_cpu)
         for api in APIS:
             sequential = statistics.median(figures[(api, "first c1")])
             print(f"\n{api} API (emulated Grafana {APIS[api]}):")
@@ -112,7 +126,12 @@ def main() -> None:
                 name = {"first c1": "first push, sequential (baseline)", "re-push": "re-push, nothing changed",
                         f"first c{DEFAULT_CONCURRENCY}": f"first push, concurrency {DEFAULT_CONCURRENCY} (default)"}.get(
                     label, f"first push, concurrency {label[7:]}")
-                print(f"  {name:36s} {median:6.2f} s  {requests:4d} requests ({writes} writes){ratio}")
+                cpu = statistics.median(figures[(api, f"cpu {label.removeprefix('first ')}")])
+                print(f"  {name:36s} {median:6.2f} s  {requests:4d} requests ({writes} writes){ratio}; "
+                      f"gen's CPU {cpu:.2f} s")
+            emulator_cpu = statistics.median(figures[(api, f"emulator c{DEFAULT_CONCURRENCY}")])
+            print(f"  emulator CPU for the default-concurrency first push and re-push: {emulator_cpu:.2f} s "
+                  "(one Python process: it bounds how much concurrency can gain here)")
             requests, writes = counts[(api, "re-push")]
             print(f"  re-push reads per dashboard: {(requests - writes) / args.dashboards:.3f} "
                   f"(all requests, discovery and folder checks included)")
