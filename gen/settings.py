@@ -207,6 +207,17 @@ def _check_unique(environments: Mapping[str, Environment], file: str) -> None:
                 f"{file}: environments.{env.name}.grafana.folder_uid: '{env.grafana.folder_uid}' "
                 f"is already used by environment '{other}'"
             )
+    # A parent folder is one folder for every environment that names it: one title, and never an
+    # environment's own folder (gen push would nest a folder in itself).
+    titles: dict[str, tuple[str, str]] = {}
+    for env in environments.values():
+        for i, parent in enumerate(env.grafana.parent_folders):
+            where = f"{file}: environments.{env.name}.grafana.parent_folders[{i}].uid: '{parent.uid}'"
+            if parent.uid in seen:
+                raise UserError(f"{where} is the folder of environment '{seen[parent.uid]}'")
+            title, other = titles.setdefault(parent.uid, (parent.title, env.name))
+            if title != parent.title:
+                raise UserError(f"{where} has title '{parent.title}' here and '{title}' in environment '{other}'")
 
 
 def load_settings(path: str | Path = DEFAULT_SETTINGS_FILE) -> Settings:

@@ -81,3 +81,26 @@ def test_decision_table_on_the_legacy_api():
     pushed_older = {**older, "tritonObs": {"contentHash": content_hash(older)}}
     assert decide(local, remote(pushed_older), api).action == "update"
     assert decide(local, remote({**MODEL}), api).action == "unchanged"  # same content, no marker
+
+
+def test_parent_folders_are_checked_when_settings_load(tmp_path):
+    import pytest
+    import yaml
+
+    from gen.errors import UserError
+    from gen.settings import parse_settings
+
+    document = yaml.safe_load((REPO / "environments.yaml").read_text())
+    document["environments"]["prod"]["grafana"]["parent_folders"] = [{"uid": "triton-dev", "title": "T"}]
+    with pytest.raises(UserError, match=r"environments.prod.grafana.parent_folders\[0\].uid: 'triton-dev' is the "
+                                        r"folder of environment 'dev'"):
+        parse_settings(document, tmp_path / "environments.yaml")
+    document["environments"]["dev"]["grafana"]["parent_folders"] = [{"uid": "triton", "title": "Triton"}]
+    document["environments"]["prod"]["grafana"]["parent_folders"] = [{"uid": "triton", "title": "Other"}]
+    with pytest.raises(UserError, match="has title 'Other' here and 'Triton' in environment 'dev'"):
+        parse_settings(document, tmp_path / "environments.yaml")
+    document["environments"]["prod"]["grafana"]["parent_folders"] = [{"uid": "triton", "title": "Triton"}]
+    settings = parse_settings(document, tmp_path / "environments.yaml")
+    assert settings.environments["prod"].grafana.parent_folders[0].title == "Triton"
+    assert settings.environments["dev"].grafana.allow_ui_edits is True
+    assert settings.environments["prod"].grafana.allow_ui_edits is False
