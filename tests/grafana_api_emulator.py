@@ -591,7 +591,8 @@ class GrafanaEmulator:
         annotations = dict(stored.annotations)
         if stored.folder_uid:
             annotations[ANNO_FOLDER] = stored.folder_uid
-        spec = self._v1_model(stored)
+        # A v2 read of a v2-stored dashboard is lossless; a v1 read of it is the lossy conversion.
+        spec = dict(stored.dashboard) if version.startswith("v2") else self._v1_model(stored)
         for key in ("id", "version"):
             spec.pop(key, None)
         obj = {

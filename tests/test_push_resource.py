@@ -282,6 +282,13 @@ def test_ui_save_as_schema_v2_is_a_conflict_on_both_apis(project):
         result, report = push(grafana, "--env", "dev", "--api", "legacy", cwd=project)
         assert result.returncode == 1 and report["dashboards"][0]["action"] == "conflict"
         assert any(c["field"] == "pluginVersion" for c in report["dashboards"][0]["diff"])
+        # --force backs up the dashboard as stored (schema v2), not its lossy v1 conversion.
+        result, report = push(grafana, "--env", "dev", "--force", cwd=project)
+        assert result.returncode == 0, result.stdout + result.stderr
+        backup = json.loads(Path(report["dashboards"][0]["backup"]).read_text())
+        assert backup["apiVersion"] == "dashboard.grafana.app/v2" and "status" not in backup
+        assert all("pluginVersion" in p for p in backup["spec"]["v1"]["panels"] if p["type"] != "row")
+        assert grafana.dashboards["triton-dev"].stored_version == "v1"
 
 
 def test_nested_folders_from_settings_and_a_folder_under_another_parent(grafana, project):

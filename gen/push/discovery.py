@@ -19,6 +19,9 @@ DASHBOARD_GROUP = "dashboard.grafana.app"
 FOLDER_GROUP = "folder.grafana.app"
 # Newest first; the versions whose spec is the v1 dashboard JSON that out/ holds.
 DASHBOARD_VERSIONS = ("v1", "v1beta1")
+# Schema v2 versions, newest first: only read, to back up a dashboard the UI saved as v2 without
+# the losses of its conversion to v1.
+SCHEMA_V2_VERSIONS = ("v2", "v2beta1", "v2alpha1")
 FOLDER_VERSIONS = ("v1", "v1beta1")
 DEFAULT_NAMESPACE = "default"
 
@@ -30,9 +33,10 @@ class Target:
     dashboard_version: str = ""
     folder_version: str = ""
     namespace: str = ""
+    schema_v2_version: str = ""
 
-    def dashboards_path(self, name: str = "") -> str:
-        base = f"/apis/{DASHBOARD_GROUP}/{self.dashboard_version}/namespaces/{self.namespace}/dashboards"
+    def dashboards_path(self, name: str = "", version: str = "") -> str:
+        base = f"/apis/{DASHBOARD_GROUP}/{version or self.dashboard_version}/namespaces/{self.namespace}/dashboards"
         return f"{base}/{name}" if name else base
 
     def folders_path(self, name: str = "") -> str:
@@ -101,4 +105,5 @@ def discover(client: GrafanaClient, api: str = "auto", namespace: str | None = N
     else:
         ns, ns_why = _namespace(client)
     chosen = "chosen with --api resource" if api == "resource" else "the newest version GET /apis lists"
-    return Target("resource", f"{chosen}; namespace {ns_why}", dashboards, folders, ns)
+    schema_v2 = next((v for v in SCHEMA_V2_VERSIONS if v in (served or {}).get(DASHBOARD_GROUP, [])), "")
+    return Target("resource", f"{chosen}; namespace {ns_why}", dashboards, folders, ns, schema_v2)

@@ -116,6 +116,10 @@ class LegacyApi:
         answer = self.client.request("POST", "/api/dashboards/db", f"dashboard {local.uid} ({local.env.name})", body)
         return answer.get("version")
 
+    @staticmethod
+    def lossless(remote: Remote) -> dict[str, Any]:
+        return remote.raw
+
     def delete(self, remote: Remote, what: str) -> None:
         self.client.request("DELETE", f"/api/dashboards/uid/{remote.uid}", what)
 

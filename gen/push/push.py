@@ -233,10 +233,11 @@ def create_folders(api: Api, missing: list[tuple[str, str, str]]) -> None:
 
 # -- applying -----------------------------------------------------------------------------------
 
-def _backup(directory: Path, env: str, remote: Remote) -> Path:
+def _backup(directory: Path, env: str, remote: Remote, api: Api) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = directory / env / f"{remote.uid}.v{remote.version if remote.version is not None else 'x'}.{stamp}.json"
-    write_atomic(path, (json.dumps(remote.raw, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+    saved = api.lossless(remote)
+    write_atomic(path, (json.dumps(saved, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
     return path
 
 
@@ -249,7 +250,7 @@ def apply_one(api: Api, local: LocalDashboard, outcome: Outcome, remote: Remote 
         if options.backup_dir is None:
             raise UserError("--force needs a backup directory")
         try:
-            outcome.backup = str(_backup(options.backup_dir, local.env.name, remote))
+            outcome.backup = str(_backup(options.backup_dir, local.env.name, remote, api))
         except OSError as exc:
             outcome.result, outcome.detail = "failed", f"backup failed, not overwritten: {exc}"
             return outcome
@@ -294,7 +295,7 @@ def apply_prune(api: Api, outcome: Outcome, remote: Remote, options: Options) ->
     if options.backup_dir is None:
         raise UserError("--prune needs a backup directory")
     try:
-        outcome.backup = str(_backup(options.backup_dir, outcome.env, remote))
+        outcome.backup = str(_backup(options.backup_dir, outcome.env, remote, api))
     except OSError as exc:
         outcome.result, outcome.detail = "failed", f"backup failed, not deleted: {exc}"
         return outcome

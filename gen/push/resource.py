@@ -132,6 +132,17 @@ class ResourceApi:
             answer = self.client.request("PUT", self.target.dashboards_path(local.uid), what, body)
         return (answer.get("metadata") or {}).get("generation")
 
+    def lossless(self, remote: Remote) -> dict[str, Any]:
+        """What to back up: a dashboard stored as schema v2 is read in its stored version (the v1
+        read is a lossy conversion); the object as read otherwise."""
+        if not remote.saved_as_v2 or not self.target.schema_v2_version:
+            return remote.raw
+        try:
+            return self.client.request("GET", self.target.dashboards_path(remote.uid, self.target.schema_v2_version),
+                                       f"dashboard {remote.uid} as stored (schema v2)")
+        except GrafanaError:
+            return remote.raw
+
     def delete(self, remote: Remote, what: str) -> None:
         self.client.request("DELETE", self.target.dashboards_path(remote.uid), what)
 
