@@ -358,3 +358,13 @@ def test_ownership_annotations_changed_in_grafana_are_a_conflict(grafana, projec
     assert outcome["diff"] == [{"kind": "setting-changed", "where": "metadata", "field": ANNO_ALLOWS_EDITS,
                                 "old": "false", "new": "true"}]
     assert grafana.dashboards["triton-prod"].annotations[ANNO_ALLOWS_EDITS] == "true"
+
+
+def test_discovery_from_the_group_documents_when_apis_is_hidden(project):
+    with GrafanaEmulator(tokens={TOKEN: "Editor"}, version="12") as grafana:
+        grafana.add_route("GET", r"/apis", lambda match, query, body: (404, {"message": "Not found"}))
+        result, report = push(grafana, "--dry-run", cwd=project)
+        assert result.returncode == 0, result.stderr
+        assert (report["api"]["api"], report["api"]["dashboard_version"]) == ("resource", "v1beta1")
+        assert [r.path for r in grafana.requests[:3]] == ["/apis", "/apis/dashboard.grafana.app",
+                                                          "/apis/folder.grafana.app"]

@@ -53,25 +53,36 @@ class Target:
         return asdict(self)
 
 
-def _served_versions(client: GrafanaClient) -> dict[str, list[str]] | None:
-    """{group: [versions]} from GET /apis, or None when Grafana has no such endpoint."""
+def _get(client: GrafanaClient, path: str, what: str) -> dict | None:
+    """The JSON object at path, or None when Grafana has no such endpoint."""
     try:
-        answer = client.request("GET", "/apis", "API discovery (GET /apis)")
+        answer = client.request("GET", path, what)
     except GrafanaError as exc:
-        if exc.status in (401, 403):
+        if exc.status == 401:
             raise RemoteRefused(exc.message) from None
-        if exc.status in (404, 405):
+        if exc.status in (403, 404, 405):  # 403: a proxy or an org that hides discovery
             return None
         raise UserError(exc.message) from None
-    groups = answer.get("groups") if isinstance(answer, dict) else None
-    if not isinstance(groups, list):
-        return None
-    served: dict[str, list[str]] = {}
-    for group in groups:
-        if isinstance(group, dict):
-            versions = [v.get("version") for v in group.get("versions") or [] if isinstance(v, dict)]
-            served[str(group.get("name"))] = [v for v in versions if v]
-    return served
+    return answer if isinstance(answer, dict) else None
+
+
+def _versions(group: dict) -> list[str]:
+    return [v.get("version") for v in group.get("versions") or [] if isinstance(v, dict) and v.get("version")]
+
+
+def _served_versions(client: GrafanaClient) -> dict[str, list[str]] | None:
+    """{group: [versions]} from GET /apis (an APIGroupList); when that is not served, from the
+    two groups' own discovery documents (APIGroup); None when neither is there."""
+    answer = _get(client, "/apis", "API discovery (GET /apis)")
+    groups = answer.get("groups") if answer else None
+    if isinstance(groups, list):
+        return {str(g.get("name")): _versions(g) for g in groups if isinstance(g, dict)}
+    served = {}
+    for name in (DASHBOARD_GROUP, FOLDER_GROUP):
+        group = _get(client, f"/apis/{name}", f"API discovery (GET /apis/{name})")
+        if group:
+            served[name] = _versions(group)
+    return served or None
 
 
 def _namespace(client: GrafanaClient) -> tuple[str, str]:
