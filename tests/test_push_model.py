@@ -104,3 +104,14 @@ def test_parent_folders_are_checked_when_settings_load(tmp_path):
     assert settings.environments["prod"].grafana.parent_folders[0].title == "Triton"
     assert settings.environments["dev"].grafana.allow_ui_edits is True
     assert settings.environments["prod"].grafana.allow_ui_edits is False
+
+
+def test_a_dashboard_pushed_through_the_legacy_api_is_adopted_by_the_resource_api():
+    """After an upgrade to Grafana 12: the marker is in the spec, no manager annotations yet."""
+    local = LocalDashboard(DEV, "grafana/dev/triton-dev.json", MODEL, "dashboards/triton.py")
+    api = ResourceApi(client=None, target=Target("resource", "", "v1", "v1", "default"))
+    older = {**MODEL, "refresh": "5s"}
+    pushed = {**older, "tritonObs": {"contentHash": content_hash(older)}}
+    assert decide(local, _resource_remote(pushed, {}), api).action == "update"
+    edited_since = {**pushed, "title": "Edited"}
+    assert decide(local, _resource_remote(edited_since, {}), api).action == "conflict"
