@@ -115,3 +115,20 @@ def test_a_dashboard_pushed_through_the_legacy_api_is_adopted_by_the_resource_ap
     assert decide(local, _resource_remote(pushed, {}), api).action == "update"
     edited_since = {**pushed, "title": "Edited"}
     assert decide(local, _resource_remote(edited_since, {}), api).action == "conflict"
+
+
+def test_plan_one_reads_and_decides_one_dashboard():
+    """gen doctor's entry point: one dashboard, one read."""
+    from gen.push.client import Credentials, GrafanaClient
+    from gen.push.push import plan_one
+    from tests.grafana_api_emulator import GrafanaEmulator
+
+    local = LocalDashboard(DEV, "grafana/dev/triton-dev.json", MODEL)
+    with GrafanaEmulator(tokens={"t0ken": "Viewer"}) as grafana:
+        client = GrafanaClient(grafana.url, Credentials(token="t0ken"))
+        assert plan_one(client, local)[0].action == "create"
+        grafana.put_dashboard({**MODEL, "tritonObs": {"contentHash": content_hash(MODEL)}}, folder_uid=None)
+        grafana.create_folder("triton-dev", "Triton (dev)")
+        grafana.dashboards["triton-dev"].folder_uid = "triton-dev"
+        outcome, remote = plan_one(client, local)
+        assert outcome.action == "unchanged" and remote.uid == "triton-dev"

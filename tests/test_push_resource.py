@@ -75,11 +75,12 @@ def test_create_then_repush_writes_nothing(any_grafana, project):
     assert result.returncode == 0, result.stderr
     assert actions(report) == {"triton-dev": "unchanged", "triton-prod": "unchanged"}
     assert grafana.write_requests() == [] and report["writes"] == 0
-    dashboard_reads = [r for r in grafana.requests if "dashboard" in r.path]
-    if grafana.version == "11":
-        assert len(dashboard_reads) == 2  # one GET per dashboard
-    else:
-        assert [r.path for r in dashboard_reads] == [f"/apis/dashboard.grafana.app/{expected_api[1]}/namespaces/default/dashboards"]
+    if grafana.version == "11":  # one search, then one GET per dashboard
+        assert len([r for r in grafana.requests if r.path.startswith("/api/dashboards/uid/")]) == 2
+        assert len([r for r in grafana.requests if r.path == "/api/search"]) == 1
+    else:  # one list call for all of them
+        reads = [r.path for r in grafana.requests if "/dashboards" in r.path]
+        assert reads == [f"/apis/dashboard.grafana.app/{expected_api[1]}/namespaces/default/dashboards"]
 
 
 def test_ui_edit_is_a_conflict_with_its_diff_and_force_keeps_a_backup(any_grafana, project, tmp_path):

@@ -181,6 +181,16 @@ def decide(local: LocalDashboard, remote: Remote | None, api: Api) -> Outcome:
     return outcome
 
 
+def plan_one(client: GrafanaClient, local: LocalDashboard, api: Api | None = None) -> tuple[Outcome, Remote | None]:
+    """One dashboard read and decided on its own (gen doctor); the legacy API unless `api` is given."""
+    api = api or LegacyApi(client)
+    try:
+        remote = api.read(local.uid)
+    except GrafanaError as exc:
+        return Outcome(local.env.name, local.uid, local.title, "error", detail=exc.message), None
+    return decide(local, remote, api), remote
+
+
 def _metadata_ok(local: LocalDashboard, remote: Remote) -> bool:
     wanted = desired_annotations(local)
     return all(remote.annotations.get(k) == v for k, v in wanted.items() if k != ANNO_ALLOWS_EDITS) and \

@@ -85,6 +85,14 @@ class ResourceApi:
         self._listed = found
         return found
 
+    def read(self, uid: str) -> Remote | None:
+        try:
+            return self._remote(self.client.request("GET", self.target.dashboards_path(uid), f"dashboard {uid}"))
+        except GrafanaError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def read_all(self, uids: list[str], pool: Executor) -> dict[str, Remote | None | GrafanaError]:
         try:
             listed = self.list_all()
