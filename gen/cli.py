@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from gen import __version__
-from gen.commands import diff, push, render, validate
-from gen.commands.common import EXIT_CODES
+from gen.commands import diff, doctor, epilogs, push, render, validate
 
 app = typer.Typer(
     name="gen",
@@ -20,68 +19,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-SETTINGS_ENV = "  TRITON_OBS_SETTINGS  the settings file (instead of --settings)"
-RENDER_EPILOG = f"""{EXIT_CODES}
-
-\b
-Environment variables:
-{SETTINGS_ENV}
-
-\b
-Example:
-  gen {{name}} --env dev --check
-"""
-VALIDATE_EPILOG = f"""{EXIT_CODES}
-
-\b
-Environment variables:
-  PROMETHEUS_URL       the server for the live checks (instead of --prometheus-url)
-  PROMETHEUS_TOKEN     bearer token (--bearer-token-file wins)
-  PROMETHEUS_PASSWORD  basic-auth password for --basic-auth-user (--basic-auth-password-file wins)
-{SETTINGS_ENV}
-Credentials written into the URL (https://user:pass@host) are used as basic auth when no token
-is given; a token wins, with a warning. Secrets are never printed.
-
-\b
-Example:
-  gen validate --prometheus-url http://localhost:9090 --env dev
-"""
-PUSH_EPILOG = f"""{EXIT_CODES}
-
-\b
-Environment variables:
-  GRAFANA_URL          Grafana's base URL (instead of --grafana-url)
-  GRAFANA_TOKEN        service-account token (--token-file wins)
-  GRAFANA_USER, GRAFANA_PASSWORD  basic auth, when no token is given
-{SETTINGS_ENV}
-Credentials: --token-file, then GRAFANA_TOKEN, then user:password in the URL, then
-GRAFANA_USER/GRAFANA_PASSWORD; when more than one is given the first wins, with a warning.
-Secrets are never printed.
-
-\b
-Example:
-  GRAFANA_TOKEN=glsa_... gen push --grafana-url https://grafana.example.com --env dev --dry-run
-"""
-DIFF_EPILOG = f"""\b
-Exit codes:
-  0  nothing differs
-  1  something differs
-  2  bad usage or input, an unknown git ref, or a Grafana we cannot read
-  3  internal error: a bug in gen (rerun with `gen --debug ...` and report it)
-
-\b
-Environment variables:
-  GRAFANA_URL          Grafana's base URL (when neither --grafana-url nor --against is given)
-  GRAFANA_TOKEN        service-account token (--token-file wins)
-  GRAFANA_USER, GRAFANA_PASSWORD  basic auth, when no token is given
-{SETTINGS_ENV}
-
-\b
-Examples:
-  gen diff --grafana-url https://grafana.example.com --env prod
-  gen diff --against origin/main --format json
-"""
 
 
 def _version(value: bool) -> None:
@@ -101,12 +38,13 @@ def _main(
         os.environ["TRITON_OBS_DEBUG"] = "1"
 
 
-app.command("dashboards", epilog=RENDER_EPILOG.format(name="dashboards"))(render.dashboards)
-app.command("alerts", epilog=RENDER_EPILOG.format(name="alerts"))(render.alerts)
-app.command("build", epilog=RENDER_EPILOG.format(name="build"))(render.build)
-app.command("validate", epilog=VALIDATE_EPILOG)(validate.validate)
-app.command("push", epilog=PUSH_EPILOG)(push.push)
-app.command("diff", epilog=DIFF_EPILOG)(diff.diff)
+app.command("dashboards", epilog=epilogs.render("dashboards"))(render.dashboards)
+app.command("alerts", epilog=epilogs.render("alerts"))(render.alerts)
+app.command("build", epilog=epilogs.render("build"))(render.build)
+app.command("validate", epilog=epilogs.VALIDATE)(validate.validate)
+app.command("push", epilog=epilogs.PUSH)(push.push)
+app.command("diff", epilog=epilogs.DIFF)(diff.diff)
+app.command("doctor", epilog=epilogs.DOCTOR)(doctor.doctor)
 
 
 def main() -> None:

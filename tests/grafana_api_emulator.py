@@ -19,6 +19,8 @@ Legacy API (every version; deprecated on 13):
        conversion (see lossy_v1() below)
   DELETE /api/dashboards/uid/:uid           400 for a provisioned dashboard
   GET  /api/search?type=&query=&folderUIDs=&dashboardUIDs=&limit=&page=
+  GET  /api/datasources, /api/datasources/uid/:uid[/health], /api/datasources/proxy/uid/:uid/api/v1/...
+       (tests/grafana_datasources.py: datasources the tests add, the proxy forwards to a real Prometheus)
 
 Resource API (12: dashboard.grafana.app v0alpha1 v1beta1 v2alpha1, folder.grafana.app v1beta1;
 13: dashboard.grafana.app v1beta1 v1 v2beta1 v2, folder.grafana.app v1beta1 v1):
@@ -63,6 +65,9 @@ Known differences from a real Grafana:
     storage layers with more cases (suspended managers, repository-managed folders).
   - No versions/restore API, no public dashboards, no library panels; slugs are a simple
     lower-case, dash-separated form of the title; rate limiting only as injected faults.
+  - Datasources: added by the tests only (no create/update/delete API); the Prometheus health
+    check is one query of `1`; the proxy forwards /api/v1/ paths only, with no datasource auth;
+    no /api/ds/query. Details at the top of tests/grafana_datasources.py.
 """
 
 from __future__ import annotations
@@ -201,6 +206,9 @@ class GrafanaEmulator:
         self.folders: dict[str, dict[str, Any]] = {}
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
+        from tests.grafana_datasources import Datasources
+
+        self.datasources = Datasources()
         self._lock = threading.RLock()
         self._next_id = 1
         self._resource_version = 1000
@@ -387,6 +395,10 @@ class GrafanaEmulator:
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], headers, body: bytes) -> tuple[int, Any]:
         path = path.rstrip("/") or "/"
+        if self.datasources.handles(path):  # any role; outside the lock: the proxy waits on the upstream
+            if self._role(headers) is None:
+                return 401, {"message": "Unauthorized"}
+            return self.datasources.handle(method, path, query, headers, body)
         for route_method, pattern, handler, auth in self.routes:
             if route_method != method:
                 continue

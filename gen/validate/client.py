@@ -88,12 +88,24 @@ class PrometheusClient:
             raise UserError(f"{self.shown}: not a Prometheus API: the answer to the query '1' has the wrong shape")
 
     def query(self, expr: str) -> list[dict]:
-        return self._call(lambda: self.prom.custom_query(expr))
+        return self._series(self._call(lambda: self.prom.custom_query(expr)), "value")
 
     def query_range(self, expr: str, seconds: float, step: float) -> list[dict]:
         end = dt.datetime.now(dt.timezone.utc)
         start = end - dt.timedelta(seconds=seconds)
-        return self._call(lambda: self.prom.custom_query_range(expr, start, end, f"{max(int(step), 1)}s"))
+        return self._series(self._call(lambda: self.prom.custom_query_range(expr, start, end, f"{max(int(step), 1)}s")),
+                            "values")
+
+    def _series(self, result: Any, field: str) -> list[dict]:
+        """A query's result, checked: every caller reads s["metric"] and s[field] without fear."""
+        if isinstance(result, list) and all(
+                isinstance(s, dict) and isinstance(s.get("metric"), dict) and isinstance(s.get(field), list)
+                for s in result):
+            return result
+        if field == "value" and isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+            return [{"metric": {}, "value": result}]  # a scalar answer
+        raise UserError(f"{self.shown}: not a Prometheus API: a query answer has the wrong shape "
+                        f"(expected a list of series with 'metric' and '{field}')")
 
     def label_values(self, label: str, selector: str, seconds: float) -> list[str]:
         import time
@@ -118,6 +130,14 @@ class PrometheusClient:
             return []
         targets = data.get("activeTargets") if isinstance(data, dict) else None
         return [t for t in targets if isinstance(t, dict)] if isinstance(targets, list) else []
+
+    def rules(self) -> list[dict]:
+        """The rule groups Prometheus has loaded, with each rule's health and last error."""
+        return (self._get("/api/v1/rules") or {}).get("groups") or []
+
+    def alerts(self) -> list[dict]:
+        """The alerts pending or firing now."""
+        return (self._get("/api/v1/alerts") or {}).get("alerts") or []
 
     def _call(self, fn):
         import requests
