@@ -132,3 +132,19 @@ def test_plan_one_reads_and_decides_one_dashboard():
         grafana.dashboards["triton-dev"].folder_uid = "triton-dev"
         outcome, remote = plan_one(client, local)
         assert outcome.action == "unchanged" and remote.uid == "triton-dev"
+
+
+def test_client_reads_proxies_and_ca_bundle_from_the_environment_once(monkeypatch):
+    from gen.push.client import Credentials, GrafanaClient
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = GrafanaClient("https://grafana.example", Credentials(token="t0ken"))
+    assert client.session.proxies["https"] == "http://proxy.example:3128"
+    assert client.session.verify == "/etc/ssl/bundle.pem"
+    assert GrafanaClient("https://grafana.example", Credentials(token="t0ken"), ca_cert="/x.pem").session.verify == "/x.pem"
+    assert GrafanaClient("https://grafana.example", Credentials(token="t0ken"), insecure=True).session.verify is False
+    monkeypatch.setenv("NO_PROXY", "grafana.example")
+    assert "https" not in GrafanaClient("https://grafana.example", Credentials(token="t0ken")).session.proxies
