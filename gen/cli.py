@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from gen import __version__
-from gen.commands import doctor, epilogs, push, render, validate
+from gen.commands import diff, doctor, epilogs, push, render, validate
 
 app = typer.Typer(
     name="gen",
@@ -43,6 +43,7 @@ app.command("alerts", epilog=epilogs.render("alerts"))(render.alerts)
 app.command("build", epilog=epilogs.render("build"))(render.build)
 app.command("validate", epilog=epilogs.VALIDATE)(validate.validate)
 app.command("push", epilog=epilogs.PUSH)(push.push)
+app.command("diff", epilog=epilogs.DIFF)(diff.diff)
 app.command("doctor", epilog=epilogs.DOCTOR)(doctor.doctor)
 
 

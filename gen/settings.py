@@ -38,11 +38,21 @@ class TritonTarget:
 
 
 @dataclass(frozen=True)
+class ParentFolder:
+    uid: str
+    title: str
+
+
+@dataclass(frozen=True)
 class GrafanaFolder:
     folder_uid: str
     folder_title: str
     # The ConfigMap annotation the dashboard sidecar reads the folder from.
     folder_annotation: str
+    # Folders above folder_uid, outermost first (nested folders, e.g. Triton/prod).
+    parent_folders: tuple[ParentFolder, ...] = ()
+    # Whether people may save UI edits of the dashboards `gen push` owns.
+    allow_ui_edits: bool = False
 
 
 @dataclass(frozen=True)
@@ -259,7 +269,10 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
             expected_replicas=data["triton"].get("expected_replicas"),
             summary_latencies=data["triton"].get("summary_latencies", False),
         ),
-        grafana=GrafanaFolder(**data["grafana"]),
+        grafana=GrafanaFolder(**{
+            **data["grafana"],
+            "parent_folders": tuple(ParentFolder(**p) for p in data["grafana"].get("parent_folders") or ()),
+        }),
         argocd=ArgoDestination(**data["argocd"]),
         thresholds=MappingProxyType(thresholds),
         runbooks_url=data["runbooks_url"],
@@ -321,6 +334,17 @@ def _check_unique(environments: Mapping[str, Environment], file: str) -> None:
                 f"{file}: environments.{env.name}.grafana.folder_uid: '{env.grafana.folder_uid}' "
                 f"is already used by environment '{other}'"
             )
+    # A parent folder is one folder for every environment that names it: one title, and never an
+    # environment's own folder (gen push would nest a folder in itself).
+    titles: dict[str, tuple[str, str]] = {}
+    for env in environments.values():
+        for i, parent in enumerate(env.grafana.parent_folders):
+            where = f"{file}: environments.{env.name}.grafana.parent_folders[{i}].uid: '{parent.uid}'"
+            if parent.uid in seen:
+                raise UserError(f"{where} is the folder of environment '{seen[parent.uid]}'")
+            title, other = titles.setdefault(parent.uid, (parent.title, env.name))
+            if title != parent.title:
+                raise UserError(f"{where} has title '{parent.title}' here and '{title}' in environment '{other}'")
 
 
 def load_settings(path: str | Path = DEFAULT_SETTINGS_FILE) -> Settings:

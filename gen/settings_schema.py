@@ -151,6 +151,24 @@ def _environment(required: bool) -> dict:
                     "folder_uid": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$", "maxLength": 40},
                     "folder_title": {"type": "string", "minLength": 1, "maxLength": 255},
                     "folder_annotation": {"type": "string", "pattern": LABEL_KEY},
+                    # Folders above the environment's folder, outermost first (Triton/prod:
+                    # [{uid: triton, title: Triton}]); nested folders need Grafana 11+.
+                    "parent_folders": {
+                        "type": "array",
+                        "maxItems": 3,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["uid", "title"],
+                            "properties": {
+                                "uid": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$", "maxLength": 40},
+                                "title": {"type": "string", "minLength": 1, "maxLength": 255},
+                            },
+                        },
+                    },
+                    # Whether people may save UI edits of the dashboards gen push owns
+                    # (grafana.app/managerAllowsEdits on Grafana 12+).
+                    "allow_ui_edits": {"type": "boolean"},
                 },
                 ["folder_uid", "folder_title", "folder_annotation"],
             ),

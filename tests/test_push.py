@@ -63,7 +63,7 @@ def test_definition_change_updates_without_force(grafana, project):
     assert result.returncode == 0, result.stdout + result.stderr
     (outcome,) = report["dashboards"]
     assert outcome["action"] == "update" and outcome["result"] == "done"
-    assert outcome["detail"] == "1 difference: refresh"
+    assert outcome["detail"] == "1 difference: dashboard refresh"
     assert grafana.dashboards["triton-dev"].dashboard["refresh"] == "1m"
     assert grafana.dashboards["triton-dev"].version == 2
 
@@ -126,9 +126,13 @@ def test_dry_run_changes_nothing(grafana, project):
     result = run_gen("push", "--grafana-url", grafana.url, "--dry-run", cwd=project, env={"GRAFANA_TOKEN": TOKEN})
     assert result.returncode == 1  # a conflict is planned
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ENV", "DASHBOARD", "ACTION", "RESULT", "DETAIL"]
-    assert lines[1].split()[:4] == ["dev", "triton-dev", "update", "dry-run"]
-    assert lines[2].split()[:4] == ["prod", "triton-prod", "conflict", "dry-run"]
+    assert lines[0] == "api: legacy API (/api/dashboards/db): Grafana has no /apis (Grafana 10 or 11)"
+    assert lines[1].split() == ["ENV", "DASHBOARD", "ACTION", "RESULT", "DETAIL"]
+    assert lines[2].split()[:4] == ["dev", "triton-dev", "update", "dry-run"]
+    assert lines[3].split()[:4] == ["prod", "triton-prod", "conflict", "dry-run"]
+    # The conflict comes with what Grafana changed.
+    assert lines[4] == "conflict triton-prod (prod): what Grafana holds, compared with the code:"
+    assert lines[5] == "  ~ dashboard: refresh: 1m -> 5s"
     assert lines[-1].startswith("dry run, nothing changed: 1 conflict, 1 update")
     assert grafana.write_requests() == []
 
@@ -141,7 +145,7 @@ def test_dry_run_plans_folder_creation(grafana, project):
 
 def test_faults_are_retried_and_the_run_succeeds(grafana, project):
     grafana.inject(Fault(method="POST", path_prefix="/api/dashboards/db", status=503, times=2))
-    grafana.inject(Fault(method="GET", path_prefix="/api/dashboards/uid", status=429, retry_after="1", times=1))
+    grafana.inject(Fault(method="GET", path_prefix="/api/search", status=429, retry_after="1", times=1))
     grafana.inject(Fault(method="POST", path_prefix="/api/folders", drop_connection=True, times=1))
     grafana.inject(Fault(method="GET", path_prefix="/api/folders", status=502, times=1))
     result, report = push(grafana, cwd=project)

@@ -46,6 +46,24 @@ Secrets are never printed.
 Example:
   GRAFANA_TOKEN=glsa_... gen push --grafana-url https://grafana.example.com --env dev --dry-run
 """
+DIFF = f"""\b
+Exit codes:
+  0  nothing differs
+  1  something differs
+  2  bad usage or input, an unknown git ref, or a Grafana we cannot read
+  3  internal error: a bug in gen (rerun with `gen --debug ...` and report it)
+
+\b
+Environment variables:
+  GRAFANA_URL          Grafana's base URL (when neither --grafana-url nor --against is given)
+  GRAFANA_TOKEN, GRAFANA_USER, GRAFANA_PASSWORD  as for gen push
+{SETTINGS_ENV}
+
+\b
+Examples:
+  gen diff --grafana-url https://grafana.example.com --env prod
+  gen diff --against origin/main --format json
+"""
 DOCTOR = f"""\b
 Exit codes:
   0  nothing failed (warnings allowed)

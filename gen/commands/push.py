@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,24 +26,55 @@ from gen.commands.common import (
 )
 
 
+class ApiChoice(str, Enum):
+    auto = "auto"
+    resource = "resource"
+    legacy = "legacy"
+
+
+ApiOption = Annotated[ApiChoice, typer.Option(
+    "--api", help="auto: the resource API when Grafana serves it (12+), else the legacy API; or force one.")]
+NamespaceOption = Annotated[Optional[str], typer.Option(
+    "--namespace", help="Resource API namespace [default: what Grafana tells, else 'default'; 'stacks-<id>' on Grafana Cloud].")]
+TokenFileOption = Annotated[Optional[Path], typer.Option(
+    "--token-file", help="File holding a service-account token [or env GRAFANA_TOKEN].")]
+GrafanaUrlOption = Annotated[str, typer.Option("--grafana-url", help="Grafana's base URL (with its sub-path, if any).",
+                                               envvar="GRAFANA_URL")]
+
+
+def connect(grafana_url: str, token_file: Path | None, ca_cert: Path | None, insecure: bool, timeout: float,
+            pool: int):
+    """(client, URL without credentials) for a Grafana, credentials resolved as --help says."""
+    from gen.push.client import GrafanaClient
+
+    ca_bundle = check_ca_cert(ca_cert)
+    url, credentials = grafana_credentials(token_file, grafana_url)
+    client = GrafanaClient(url, credentials, ca_bundle, insecure, timeout, pool=pool,
+                           notice=lambda line: typer.echo(line, err=True))
+    return client, url
+
+
 @user_errors
 def push(
-    grafana_url: Annotated[str, typer.Option("--grafana-url", help="Grafana's base URL.", envvar="GRAFANA_URL")],
+    grafana_url: GrafanaUrlOption,
     env: EnvOption = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (and which API, and why); change nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite dashboards changed in Grafana, after a backup.")] = False,
-    backup_dir: Annotated[Optional[Path], typer.Option("--backup-dir", help="Where --force saves Grafana's versions [default: out/.backup/].")] = None,
-    token_file: Annotated[Optional[Path], typer.Option("--token-file", help="File holding a service-account token [or env GRAFANA_TOKEN].")] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Delete our own dashboards that are no longer generated, after a backup.")] = False,
+    backup_dir: Annotated[Optional[Path], typer.Option("--backup-dir", help="Where --force and --prune save Grafana's versions [default: out/.backup/].")] = None,
+    api: ApiOption = ApiChoice.auto,
+    namespace: NamespaceOption = None,
+    token_file: TokenFileOption = None,
     ca_cert: CaCertOption = None,
     insecure: InsecureOption = False,
     output_format: FormatOption = Format.table,
     timeout: TimeoutOption = 30.0,
-    concurrency: Annotated[int, typer.Option("--concurrency", help="Dashboards pushed at once.", min=1, max=32)] = 4,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Dashboards pushed at once.", min=1, max=32)] = 8,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
     """Publish dashboards through Grafana's HTTP API, safely."""
-    from gen.push.client import GrafanaClient
+    from gen.push.discovery import discover
     from gen.push.push import Options, git_revision
     from gen.push.push import push as run_push
     from gen.secrets import scrub
@@ -51,16 +83,17 @@ def push(
     loaded = load_settings(settings)
     envs = loaded.select(env)
     out_dir = (out or loaded.root / "out").resolve()
-    ca_bundle = check_ca_cert(ca_cert)
-    grafana_url, credentials = grafana_credentials(token_file, grafana_url)
+    client, grafana_url = connect(grafana_url, token_file, ca_cert, insecure, timeout, concurrency * 2)
     revision = git_revision(loaded.root)
     options = Options(
-        dry_run=dry_run, force=force, concurrency=concurrency,
+        dry_run=dry_run, force=force, prune=prune, concurrency=concurrency,
         backup_dir=(backup_dir or out_dir / ".backup").resolve(),
         message=f"triton-obs gen push, definitions at git {revision}",
     )
-    client = GrafanaClient(grafana_url, credentials, ca_bundle, insecure, timeout,
-                           pool=concurrency * 2, notice=lambda line: typer.echo(line, err=True))
+    from gen.push.push import load_local
+
+    load_local(out_dir, envs)  # bad input is reported before any request
+    target = discover(client, api.value, namespace)
     show = is_terminal() and output_format == Format.table and not dry_run
     done = [0]
 
@@ -69,7 +102,7 @@ def push(
         sys.stderr.write(f"\rpushed {done[0]} dashboards")
         sys.stderr.flush()
 
-    result = run_push(loaded, envs, out_dir, client, options, progress if show else None)
+    result = run_push(loaded, envs, out_dir, client, options, target, progress if show else None)
     if show:
         sys.stderr.write("\r\033[K")
     counters = client.counters
@@ -77,31 +110,40 @@ def push(
         import json
 
         typer.echo(scrub(json.dumps({
-            "ok": result.ok, "dry_run": dry_run, "grafana_url": grafana_url,
+            "ok": result.ok, "dry_run": dry_run, "grafana_url": grafana_url, "api": result.api,
             "folders_created": result.folders_created,
             "requests": counters.requests, "writes": counters.writes, "retries": counters.retries,
             "dashboards": [o.as_dict() for o in result.outcomes],
         }, indent=2, ensure_ascii=False)))
     else:
-        _table(result, dry_run, counters)
+        _table(result, dry_run, counters, target)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def _table(result, dry_run: bool, counters) -> None:
+def _table(result, dry_run: bool, counters, target) -> None:
+    from gen.diff.semantic import Change, format_changes
     from gen.secrets import scrub
 
+    if dry_run:
+        typer.echo(scrub(f"api: {target.describe()}"))
     rows = [("ENV", "DASHBOARD", "ACTION", "RESULT", "DETAIL")]
-    for o in sorted(result.outcomes, key=lambda o: (o.env, o.uid)):
+    outcomes = sorted(result.outcomes, key=lambda o: (o.env, o.uid))
+    for o in outcomes:
         detail = o.detail + (f" (backup: {o.backup})" if o.backup else "")
         rows.append((o.env, o.uid, o.action, "dry-run" if dry_run else o.result, detail))
     sizes = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         typer.echo(scrub("  ".join(cell.ljust(sizes[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]))
+    for o in outcomes:
+        if o.diff and o.action in ("conflict", "overwrite"):
+            typer.echo(scrub(f"{o.action} {o.uid} ({o.env}): what Grafana holds, compared with the code:"))
+            for line in format_changes([Change(**c) for c in o.diff]):
+                typer.echo(scrub(line))
     counts: dict[str, int] = {}
     for o in result.outcomes:
         counts[o.action] = counts.get(o.action, 0) + 1
-    summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+    summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to push"
     folders = f"; folders {'to create' if dry_run else 'created'}: {', '.join(result.folders_created)}" if result.folders_created else ""
     prefix = "dry run, nothing changed: " if dry_run else ""
     typer.echo(f"{prefix}{summary}{folders}; {counters.requests} requests ({counters.writes} writes, "

@@ -6,6 +6,7 @@ what Retry-After asks, capped) and 5xx. Never retried: other 4xx, which a retry 
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -58,7 +59,12 @@ class GrafanaClient:
         self.backoff_s = backoff_s
         self.notice = notice  # a line for the user while we wait (a long Retry-After)
         self.session = requests.Session()
-        self.session.verify = ca_cert if ca_cert else not insecure
+        # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read once here: requests
+        # would read it again on every request, which costs more CPU than the rest of a push.
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.url))
+        default_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self.session.verify = ca_cert if ca_cert else (False if insecure else default_bundle or True)
         adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -127,13 +133,17 @@ class GrafanaClient:
             body = {"message": response.text}
         # A server may echo our own request (Authorization header included) in its error body.
         message = scrub(" ".join(str(body.get("message") or response.reason or "").split()))[:300]
-        api_status = str(body.get("status") or "")
+        # Legacy API: {"status": "version-mismatch"}; resource API: a Kubernetes Status whose
+        # "status" is only "Failure" and whose "reason" says what happened (Conflict, Invalid, ...).
+        api_status = str((body.get("reason") if body.get("kind") == "Status" else body.get("status")) or "")
         code = response.status_code
         explain = {
             401: "Grafana refused the credentials (401): check GRAFANA_TOKEN or --token-file",
             403: "the token lacks permission (403): the service account needs the Editor role",
             404: f"not found (404): {message}",
+            409: f"conflict (409 {api_status or 'Conflict'}): {message}",
             412: f"precondition failed (412, {api_status or 'conflict'}): {message}",
+            422: f"Grafana refused it as invalid (422): {message}",
             413: "Grafana refused the request as too large (413): raise its max request size or split the dashboard",
         }.get(code, f"Grafana answered {code}: {message}")
         return GrafanaError(code, scrub(f"{what}: {explain}"), api_status)

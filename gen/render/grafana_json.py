@@ -14,6 +14,13 @@ from typing import Any
 # this tool emits (their migrations touch angular panels, empty refresh and time pickers).
 SCHEMA_VERSION = 39
 
+# The panel plugin version every panel claims. Grafana's frontend runs a panel's migration when the
+# saved pluginVersion is missing or older than the plugin: a stat panel without one is migrated as
+# if it came from Grafana 6.1 (and gains min 0 and max 1). With this set, nothing is migrated and
+# the dashboard read back equals the one pushed. It is the version of Grafana's schema that
+# tests/test_grafana_schema.py checks the dashboards against (grafana-foundation-sdk).
+PLUGIN_VERSION = "11.6.0"
+
 PROMETHEUS = "prometheus"
 
 # The built-in annotation every dashboard Grafana saves carries; without it Grafana adds it on
@@ -35,8 +42,14 @@ _LEGACY_PANEL_KEYS = {
     "span", "thresholdType", "thresholds", "repeatDirection", "maxPerRow",
 }
 _TARGET_KEYS_KEPT = {"datasource", "expr", "format", "instant", "interval", "legendFormat", "refId", "hide"}
-_TEMPLATE_KEYS_DROPPED_UNLESS_INTERVAL = {"auto", "auto_count", "auto_min"}
-_TEMPLATE_LEGACY = {"useTags", "tagsQuery", "tagValuesQuery"}
+# Every variable carries these in Grafana's schema (the interval settings too, inert elsewhere);
+# written out so that a load and save in Grafana adds nothing.
+_TEMPLATE_DEFAULTS = {"allowCustomValue": True, "auto": False, "auto_count": 30, "auto_min": "10s", "skipUrlSync": False}
+# useTags & co. are Grafana 6; `definition` is a display copy of the query that Grafana's schema
+# does not have.
+_TEMPLATE_LEGACY = {"useTags", "tagsQuery", "tagValuesQuery", "definition"}
+# What Grafana's stat panel adds on load when missing (Grafana 10.4+ options).
+_STAT_OPTION_DEFAULTS = {"percentChangeColorMode": "standard", "showPercentChange": False, "wideLayout": True}
 
 
 # A threshold step's `value: null` means "from minus infinity": it must survive the None pruning.
@@ -137,22 +150,37 @@ def _panel(panel: dict, inherited_datasource: Any) -> dict:
     for key in ("links", "transformations"):
         if out.get(key) == []:
             out.pop(key)
-    if out.get("transparent") is False:
-        out.pop("transparent")
+    out.setdefault("transparent", False)
+    out.setdefault("repeatDirection", "h")
+    out["pluginVersion"] = PLUGIN_VERSION
+    options = out.get("options")
+    if isinstance(options, dict):
+        legend = options.get("legend")
+        if isinstance(legend, dict):
+            # Grafana's migration derives showLegend from displayMode when it is missing.
+            legend["showLegend"] = legend.get("displayMode") != "hidden"
+        if out.get("type") == "stat":
+            for key, value in _STAT_OPTION_DEFAULTS.items():
+                options.setdefault(key, value)
     return out
 
 
 def _template(template: dict) -> dict:
     out = {key: value for key, value in template.items() if key not in _TEMPLATE_LEGACY}
-    if out.get("type") != "interval":
-        for key in _TEMPLATE_KEYS_DROPPED_UNLESS_INTERVAL:
-            out.pop(key, None)
+    for key, value in _TEMPLATE_DEFAULTS.items():
+        out.setdefault(key, value)
     if out.get("type") == "query":
         out["datasource"] = datasource_ref(out.get("datasource"))
-        out.setdefault("definition", out.get("query", ""))
     current = out.get("current")
     if isinstance(current, dict):
-        out["current"] = {key: value for key, value in current.items() if key != "tags"}
+        current = {key: value for key, value in current.items() if key != "tags"}
+        if out.get("multi"):
+            # A multi-select variable's selection is a list; Grafana turns a single value into
+            # one on load, and the saved copy would differ from ours.
+            for key in ("text", "value"):
+                if key in current and not isinstance(current[key], list):
+                    current[key] = [current[key]]
+        out["current"] = current
     return out
 
 
@@ -167,7 +195,8 @@ def normalise(dashboard: Any, default_datasource: str = "${datasource}") -> dict
     annotations = [a for a in plain.get("annotations", {}).get("list", []) if not a.get("builtIn")]
     out["annotations"] = {"list": [BUILTIN_ANNOTATION, *annotations]}
     timepicker = plain.get("timepicker") or {}
-    out["timepicker"] = {k: v for k, v in timepicker.items() if k not in ("time_options", "hidden", "nowDelay")}
+    out["timepicker"] = {k: v for k, v in timepicker.items() if k not in ("time_options", "nowDelay")}
+    out["timepicker"].setdefault("hidden", False)
     out.setdefault("fiscalYearStartMonth", 0)
     out.setdefault("liveNow", False)
     out.setdefault("weekStart", "")

@@ -1,0 +1,1 @@
+"""Semantic differences between dashboards: `gen diff` and the conflicts of `gen push`."""
