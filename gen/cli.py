@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gen.commands import push, render, validate
+from gen.commands import backtest, push, render, validate
 
 app = typer.Typer(
     name="gen",
@@ -16,7 +16,11 @@ app = typer.Typer(
 )
 
 app.command("dashboards")(render.dashboards)
-app.command("alerts")(render.alerts)
+# `gen alerts` renders, as before; `gen alerts backtest` replays the rules over history.
+alerts_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+alerts_app.callback(invoke_without_command=True)(render.alerts)
+alerts_app.command("backtest")(backtest.backtest)
+app.add_typer(alerts_app, name="alerts")
 app.command("build")(render.build)
 app.command("validate")(validate.validate)
 app.command("push")(push.push)

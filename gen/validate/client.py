@@ -76,6 +76,12 @@ class PrometheusClient:
         start = end - dt.timedelta(seconds=seconds)
         return self._call(lambda: self.prom.custom_query_range(expr, start, end, f"{max(int(step), 1)}s"))
 
+    def query_range_between(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        """A range query over fixed Unix times (whole seconds), for replays that must be repeatable."""
+        begin = dt.datetime.fromtimestamp(start, dt.timezone.utc)
+        until = dt.datetime.fromtimestamp(end, dt.timezone.utc)
+        return self._call(lambda: self.prom.custom_query_range(expr, begin, until, f"{max(int(step), 1)}s"))
+
     def label_values(self, label: str, selector: str, seconds: float) -> list[str]:
         import time
 
