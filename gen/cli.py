@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gen.commands import backtest, push, render, validate
+from gen.commands import backtest, preview, push, render, validate
 
 app = typer.Typer(
     name="gen",
@@ -24,6 +24,7 @@ app.add_typer(alerts_app, name="alerts")
 app.command("build")(render.build)
 app.command("validate")(validate.validate)
 app.command("push")(push.push)
+app.command("preview")(preview.preview)
 
 
 def main() -> None:
