@@ -60,7 +60,8 @@ class Canvas:
         if clip_width is not None:
             text = _ellipsis(text, clip_width, size)
         self.figure.text(x / self.width, 1 - y / self.height, text, fontsize=size, color=color, ha=ha, va=va,
-                         fontweight=weight, fontfamily=theme.FONT)
+                         fontweight=weight, fontfamily=theme.FONT,
+                         parse_math=False)  # "$namespace" in a legend is text, not TeX
 
     def box(self, left, top, width, height, face, edge=None, alpha=1.0, zorder=-4) -> None:
         """A filled rectangle below the axes (zorder < 0): backgrounds, swatches, bars."""
@@ -385,9 +386,12 @@ def draw_timeseries(canvas: Canvas, panel: dict, series: list[Series], content, 
             step = ticks[1] - ticks[0] if len(ticks) > 1 else high
             ticks.append(ticks[-1] + step)
             high = ticks[-1]
-        ax.set_ylim(low, high)
+        # A little room beyond the end ticks: a line at the minimum (a flat 0) or at a fixed maximum
+        # (100% CPU) stays visible instead of being cut in half by the plot's edge.
+        ax.set_ylim(low - (high - low) * 0.02, high + (high - low) * 0.02)
         ax.set_yticks(ticks)
-        ax.set_yticklabels(tick_labels(ticks, unit))
+        for label in ax.set_yticklabels(tick_labels(ticks, unit)):
+            label.set_parse_math(False)
     xticks, xlabels = time_ticks(start, end, plot[2])
     ax.set_xticks(xticks)
     ax.set_xticklabels(xlabels)
@@ -516,9 +520,9 @@ def draw_gauge(canvas: Canvas, panel: dict, series: list[Series], content, start
         ax.add_patch(Wedge((0, 0), 1, -30, 210, width=0.18, color=theme.GRID))
         ax.add_patch(Wedge((0, 0), 1, 210 - 240 * share, 210, width=0.18, color=threshold_color(panel, value)))
         ax.text(0, 0.05, display(panel, value), ha="center", va="center", color=threshold_color(panel, value),
-                fontsize=max(7, size * 0.12 * PT_PER_PX))
+                fontsize=max(7, size * 0.12 * PT_PER_PX), parse_math=False)
         if len(values) > 1:
-            ax.text(0, -0.55, name, ha="center", va="center", color=theme.TEXT, fontsize=7.5)
+            ax.text(0, -0.55, name, ha="center", va="center", color=theme.TEXT, fontsize=7.5, parse_math=False)
     return content
 
 

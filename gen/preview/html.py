@@ -13,7 +13,7 @@ img{max-width:100%;border:1px solid #2a2d33}
 .pair{display:flex;gap:12px}.pair>div{flex:1;min-width:0}
 table{border-collapse:collapse;margin-top:8px;width:100%}
 td,th{border-bottom:1px solid #2a2d33;padding:4px 8px;text-align:left;vertical-align:top}
-th{color:#8e8e9e;font-weight:normal}
+th{color:#8e8e9e;font-weight:normal}td:last-child{min-width:9em}
 .data{color:#73bf69}.nodata{color:#fade2a}.error{color:#f2495c}.dim{color:#8e8e9e}
 """
 

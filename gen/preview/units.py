@@ -184,12 +184,14 @@ def _number(label: str) -> float | None:
 
 
 def tick_labels(values: list[float], unit: str | None) -> list[str]:
-    """Axis labels with the fewest decimals (0 to 4) that show every tick exactly (0.25 is not
-    "0.2") and keep them distinct, as Grafana's axes do."""
+    """Axis labels, each with the fewest decimals (0 to 4) that show the tick exactly: 0.25 is not
+    "0.2", and 512 MiB is not "512.0 MiB"."""
     fmt = formatter(unit)
-    for dec in range(0, 5):
-        labels = [fmt(v, dec) for v in values]
-        exact = all(_number(a) == _number(fmt(v, dec + 3)) for a, v in zip(labels, values))
-        if exact and len(set(labels)) == len(labels):
-            return labels
-    return [fmt(v, 4) for v in values]
+    labels = []
+    for value in values:
+        for dec in range(0, 5):
+            label = fmt(value, dec)
+            if _number(label) == _number(fmt(value, dec + 3)):
+                break
+        labels.append(label)
+    return labels
