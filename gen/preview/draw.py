@@ -268,7 +268,7 @@ def draw_text_panel(canvas: Canvas, panel: dict, content) -> None:
 
 # -- time series ------------------------------------------------------------------------------------
 
-_TIME_STEPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
+_TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
 
 
 def time_ticks(start: float, end: float, width_px: float) -> tuple[list[float], list[str]]:
@@ -278,7 +278,8 @@ def time_ticks(start: float, end: float, width_px: float) -> tuple[list[float], 
     step = next((s for s in _TIME_STEPS if (end - start) / s <= most), _TIME_STEPS[-1])
     first = math.ceil(start / step) * step
     ticks = [first + i * step for i in range(int((end - first) // step) + 1)]
-    fmt = "%H:%M" if end - start <= 86400 else "%m/%d %H:%M" if step < 86400 else "%m/%d"
+    fmt = ("%H:%M:%S" if step < 60 else "%H:%M" if end - start <= 86400 else "%m/%d %H:%M" if step < 86400
+           else "%m/%d")
     return ticks, [dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime(fmt) for t in ticks]
 
 
@@ -484,7 +485,9 @@ def draw_stat(canvas: Canvas, panel: dict, series: list[Series], content, start:
             canvas.text(left + width / 2, top + 2, name, size=8, ha="center", clip_width=width)
             top, height = top + 14, height - 14
         if options.get("graphMode") == "area" and len(s.values) > 1:
-            _sparkline(canvas, s, (left, top + height * 0.55, width, height * 0.45), c, start, end)
+            # On a coloured background Grafana draws the sparkline in a lighter shade of it.
+            line = (1, 1, 1, 0.55) if color_mode == "background" else c
+            _sparkline(canvas, s, (left, top + height * 0.55, width, height * 0.45), line, start, end)
             height = height * 0.6
         text_color = "#ffffff" if color_mode == "background" else theme.TEXT if color_mode == "none" else c
         if text_mode != "name":
