@@ -25,6 +25,7 @@ DAY = 86400
 OK_PER_MIN = 300  # 5/s per pod
 FAIL_PER_MIN = 60  # 1/s per pod during the burst
 QUEUE_US = 2_000
+REQUEST_US = 5_000  # compute time on top of the queue time
 OVERLOAD_QUEUE_US = 200_000
 
 
@@ -69,11 +70,11 @@ class History:
         for model in self.models:
             for pod in self.pods:
                 counters = {"nv_inference_request_success": [], "nv_inference_request_failure": [],
-                            "nv_inference_queue_duration_us": []}
-                ok = fail = queue = 0
+                            "nv_inference_queue_duration_us": [], "nv_inference_request_duration_us": []}
+                ok = fail = queue = duration = 0
                 for t in self.times():
                     if self.down(pod, t):
-                        ok = fail = queue = 0  # the pod restarts: counters from 0
+                        ok = fail = queue = duration = 0  # the pod restarts: counters from 0
                         if t in wanted:
                             for values in counters.values():
                                 values.append((t, None))
@@ -84,23 +85,27 @@ class History:
                         fail += FAIL_PER_MIN if self._in(self.error_burst, model, t) else 0
                         per = OVERLOAD_QUEUE_US if self._in(self.overload, model, t) else QUEUE_US
                         queue += requests * per
+                        duration += requests * (per + REQUEST_US)
                     if t in wanted:
                         counters["nv_inference_request_success"].append((t, ok))
                         counters["nv_inference_request_failure"].append((t, fail))
                         counters["nv_inference_queue_duration_us"].append((t, queue))
+                        counters["nv_inference_request_duration_us"].append((t, duration))
                 for metric, values in counters.items():
                     extra = {"reason": "BACKEND"} if metric == "nv_inference_request_failure" else {}
                     yield metric, self.labels(pod, model, **extra), values
 
     def write_openmetrics(self, out: TextIO) -> int:
-        """Families stay together (OpenMetrics requires it); returns the number of samples."""
-        by_metric: dict[str, list[tuple[str, list]]] = {}
-        for metric, labels, values in self.series():
-            by_metric.setdefault(metric, []).append((labels, values))
+        """Families stay together (OpenMetrics requires it): one pass per family, so a large
+        history streams instead of sitting in memory. Returns the number of samples."""
         count = 0
-        for metric, members in by_metric.items():
-            out.write(f"# TYPE {metric} gauge\n")
-            for labels, values in members:
+        families = ["up", "nv_inference_request_success", "nv_inference_request_failure",
+                    "nv_inference_queue_duration_us", "nv_inference_request_duration_us"]
+        for family in families:
+            out.write(f"# TYPE {family} gauge\n")
+            for metric, labels, values in self.series():
+                if metric != family:
+                    continue
                 lines = [f"{metric}{{{labels}}} {v} {t}\n" for t, v in values if v is not None]
                 out.writelines(lines)
                 count += len(lines)
