@@ -197,3 +197,56 @@ def test_a_chunk_the_server_refuses_as_too_big_is_split():
     split = backtest(_ruleset(), query, start, end)
     assert _summary(split) == _summary(whole)
     assert split.queries == len(calls) > 4
+
+
+# -- rules and the command line ---------------------------------------------------------------------
+
+def test_a_bad_duration_names_the_file_group_alert_and_field(tmp_path):
+    import yaml
+
+    from gen.backtest.rules import load
+    from gen.errors import UserError
+
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev/prometheusrule-x.yaml").write_text(yaml.safe_dump({"spec": {"groups": [
+        {"name": "g", "rules": [{"alert": "A", "expr": "up == 0", "for": "5 minutes"}]}]}}))
+    with pytest.raises(UserError) as caught:
+        load(tmp_path, "dev", 60)
+    assert caught.value.message == "out/dev/prometheusrule-x.yaml: group g: alert A: field for: '5 minutes' is not a Prometheus duration"
+
+
+def test_group_interval_for_and_keep_firing_for_are_read(tmp_path):
+    import yaml
+
+    from gen.backtest.rules import load
+
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev/prometheusrule-x.yaml").write_text(yaml.safe_dump({"spec": {"groups": [
+        {"name": "g", "interval": "30s", "rules": [{"record": "r", "expr": "sum(up)"},
+                                                   {"alert": "A", "expr": "r == 0", "for": "5m", "keep_firing_for": "1h"}]},
+        {"name": "h", "rules": [{"alert": "B", "expr": "up == 0"}]}]}}))
+    rules = load(tmp_path, "dev", 60)
+    assert [(a.name, a.interval_s, a.for_s, a.keep_firing_for_s) for a in rules.alerts] == [
+        ("A", 30, 300, 3600), ("B", 60, 0, 0)]
+    assert [(r.name, r.interval_s) for r in rules.recordings] == [("r", 30)]
+
+
+def test_gen_alerts_still_renders_and_backtest_is_a_subcommand(project):
+    from tests.conftest import run_gen
+
+    rendered = run_gen("alerts", "--check", cwd=project)
+    assert rendered.returncode == 0 and "up to date" in rendered.stdout, rendered.stderr
+    helped = run_gen("alerts", "backtest", "--help", cwd=project)
+    assert helped.returncode == 0 and "--against" in helped.stdout
+
+
+def test_backtest_bad_input_is_one_line_exit_2(project):
+    from tests.conftest import run_gen
+    from tests.stack.servers import free_port
+
+    url = f"http://user:hunter2@127.0.0.1:{free_port()}"
+    for args, needle in (([], "Prometheus is unreachable"), (["--range", "7 days"], "--range 7 days")):
+        result = run_gen("alerts", "backtest", "--prometheus-url", url, "--env", "dev", *args, cwd=project)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr

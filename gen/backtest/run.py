@@ -152,16 +152,19 @@ def backtest(rules: RuleSet, query: RangeQuery, start: float, end: float, max_po
 
     def one(task):
         index, first, step, a, b = task
-        before = counter.value
+        mine = _Counter()
         try:
-            return task, _fetch(query, results[index].run_expr, first, step, a, b, counter), None, before
+            found = _fetch(query, results[index].run_expr, first, step, a, b, mine)
+            return index, found, None, mine.value
         except QueryFailed as exc:
-            return task, [], str(exc), before
+            return index, [], str(exc), mine.value
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for (index, _first, _step, _a, _b), found, error, _ in pool.map(one, tasks):
+        for index, found, error, queries in pool.map(one, tasks):
             result = results[index]
-            result.queries += 1
+            result.queries += queries
+            for _ in range(queries):
+                counter.add()
             if error and not result.error:
                 result.error = f"query failed: {error}"
             for key, indices in found:

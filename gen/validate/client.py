@@ -32,6 +32,7 @@ class PrometheusClient:
         from urllib3.util.retry import Retry
 
         self.url = url.rstrip("/")
+        self.shown = _without_userinfo(self.url)  # for messages: user:password@ never printed
         self.timeout = timeout
         auth = auth or Auth()
         self._headers = {"Authorization": f"Bearer {auth.bearer_token}"} if auth.bearer_token else {}
@@ -51,18 +52,18 @@ class PrometheusClient:
             response = self.session.get(self.url + path, params=params, headers=self._headers, auth=self._auth,
                                         timeout=self.timeout, verify=self.session.verify)
         except requests.exceptions.SSLError as exc:
-            raise UserError(f"{self.url}: TLS verification failed ({_reason(exc)}); pass --ca-cert FILE") from None
+            raise UserError(f"{self.shown}: TLS verification failed ({_reason(exc)}); pass --ca-cert FILE") from None
         except requests.exceptions.RequestException as exc:
-            raise UserError(f"{self.url}: Prometheus is unreachable: {_reason(exc)}") from None
+            raise UserError(f"{self.shown}: Prometheus is unreachable: {_reason(exc)}") from None
         if response.status_code in (401, 403):
-            raise UserError(f"{self.url}: Prometheus answered {response.status_code}: check the credentials "
+            raise UserError(f"{self.shown}: Prometheus answered {response.status_code}: check the credentials "
                             "(--bearer-token-file, PROMETHEUS_TOKEN, --basic-auth-user with PROMETHEUS_PASSWORD)")
         if response.status_code != 200:
             raise QueryError(f"HTTP {response.status_code}: {_body(response)}")
         try:
             return response.json().get("data")
         except ValueError:
-            raise UserError(f"{self.url}: not a Prometheus API (answer to {path} is not JSON)") from None
+            raise UserError(f"{self.shown}: not a Prometheus API (answer to {path} is not JSON)") from None
 
     def probe(self) -> None:
         """Exit 2 early, with one line, when the server is unreachable or refuses us."""
@@ -115,6 +116,15 @@ class PrometheusClient:
             raise QueryError(f"timed out after {self.timeout:g}s") from None
         except requests.exceptions.RequestException as exc:
             raise QueryError(_reason(exc)) from None
+
+
+def _without_userinfo(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[1], parts.path, parts.query, parts.fragment))
 
 
 def _reason(exc: Exception) -> str:

@@ -211,3 +211,33 @@ def test_the_html_page_opens_in_headless_chromium_without_errors(previewed, tmp_
     assert console == []
     for entry in manifest["dashboards"]:
         assert entry["after"]["title"] in done.stdout
+
+
+def test_against_a_ref_draws_the_changed_dashboards_before_and_after(previewed, prometheus_dev, tmp_path):
+    from PIL import Image
+
+    project, _, _, _ = previewed
+    repo = copy_project(tmp_path / "repo")
+    fixture = repo / "out/grafana/dev/preview-fixture-dev.json"
+    fixture.write_text((project / "out/grafana/dev/preview-fixture-dev.json").read_text())
+    for argv in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"]):
+        subprocess.run(["git", *argv], cwd=repo, check=True, capture_output=True)
+    model = json.loads(fixture.read_text())
+    model["panels"][1]["title"] = "Stacked RPS (renamed)"
+    model["panels"][2]["gridPos"]["h"] = 8  # the stat grows: the layout below it moves
+    fixture.write_text(json.dumps(model, indent=2))
+    site = tmp_path / "site"
+    result = run_gen("preview", "--prometheus-url", prometheus_dev.url, "--env", "dev", "--range", "1m",
+                     "--against", "HEAD", "--out", str(site), cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((site / "preview.json").read_text())
+    assert manifest["unchanged"] == ["triton-dev"]
+    (entry,) = manifest["dashboards"]
+    assert entry["before"]["uid"] == entry["after"]["uid"] == "preview-fixture-dev"
+    assert "Stacked RPS" in {p["title"] for p in entry["before"]["panels"]}
+    assert "Stacked RPS (renamed)" in {p["title"] for p in entry["after"]["panels"]}
+    for side in ("before", "after"):
+        with Image.open(site / entry[side]["image"]) as image:
+            assert image.size == (1600, entry[side]["height"])
+    page = (site / "index.html").read_text()
+    assert "dev/preview-fixture-dev.before.png" in page and "dev/preview-fixture-dev.png" in page
