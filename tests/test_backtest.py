@@ -250,3 +250,25 @@ def test_backtest_bad_input_is_one_line_exit_2(project):
         assert result.returncode == 2, result.stdout + result.stderr
         assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+def test_out_at_a_git_ref_is_read_from_git_not_rendered(tmp_path):
+    import subprocess
+
+    from gen.errors import UserError
+    from gen.gitref import materialize
+
+    out = tmp_path / "repo/out"
+    (out / "dev").mkdir(parents=True)
+    (out / "dev/prometheusrule-a.yaml").write_text("old\n")
+    (out / "dev/other.yaml").write_text("x\n")
+    for argv in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"]):
+        subprocess.run(["git", *argv], cwd=out.parent, check=True, capture_output=True)
+    (out / "dev/prometheusrule-a.yaml").write_text("new\n")
+    copied = materialize(out, "HEAD", tmp_path / "copy", ("*/prometheusrule-*.yaml",))
+    assert copied == ["dev/prometheusrule-a.yaml"]
+    assert (tmp_path / "copy/dev/prometheusrule-a.yaml").read_text() == "old\n"
+    for ref in ("no-such-ref", "--output=/tmp/x"):
+        with pytest.raises(UserError) as caught:
+            materialize(out, ref, tmp_path / "copy2", ("*",))
+        assert ref in caught.value.message

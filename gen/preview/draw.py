@@ -81,7 +81,9 @@ class Canvas:
         return ax
 
     def save(self, path) -> None:
-        self.figure.savefig(path, format="png", dpi=100, facecolor=theme.CANVAS, metadata={"Software": None})
+        # compress_level 3: a fraction of the default's encoding time for a few per cent more bytes.
+        self.figure.savefig(path, format="png", dpi=100, facecolor=theme.CANVAS, metadata={"Software": None},
+                            pil_kwargs={"compress_level": 3})
 
 
 def _text_px(text: str, size_pt: float) -> float:
