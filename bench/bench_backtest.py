@@ -41,9 +41,16 @@ WEEK_END = WEEK_START + 7 * DAY
 def backtest_cli(url: str, project: Path) -> tuple[float, dict]:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "gen", "alerts", "backtest", "--prometheus-url", url, "--env", "dev",
-                           "--range", "7d", "--end", str(WEEK_END), "--format", "json"], cwd=project,
-                          capture_output=True, text=True, check=True)
-    return time.perf_counter() - started, json.loads(done.stdout)
+                           "--range", "7d", "--end", str(WEEK_END), "--format", "json", "--timeout", "600"],
+                          cwd=project, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1) or not done.stdout.strip():
+        raise SystemExit(f"gen alerts backtest failed: {done.stderr.strip()}")
+    document = json.loads(done.stdout)
+    for alert in document["environments"][0]["alerts"]:
+        if alert["error"]:
+            print(f"  {alert['name']}: {alert['error']}", flush=True)
+    return seconds, document
 
 
 def baseline(url: str, document: dict) -> float:
@@ -62,23 +69,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="Keep the built TSDB in this directory and reuse it next time.")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-backtest-"))
+    tmp = args.keep or Path(tempfile.mkdtemp(prefix="bench-backtest-"))
     try:
         history = History(models=[f"model-{i:03d}" for i in range(args.models - 3)] + ["bert", "llm", "resnet"],
                           pods=["triton-0"], pod_lost=("triton-0", WEEK_START + 5 * DAY + 72000,
                                                        WEEK_START + 5 * DAY + 73800))
         started = time.perf_counter()
-        with open(tmp / "week.om", "w") as handle:
-            samples = history.write_openmetrics(handle)
+        files, samples = ([], 0) if (tmp / "prom/data").is_dir() else history.write_openmetrics_windows(tmp / "om")
         built = time.perf_counter() - started
         started = time.perf_counter()
-        subprocess.run([shutil.which("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(tmp / "week.om"),
-                        str(tmp / "prom" / "data")], check=True, capture_output=True)
+        for path in files:
+            subprocess.run([shutil.which("promtool"), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                            str(path), str(tmp / "prom" / "data")], check=True, capture_output=True)
+            path.unlink()
         loaded = time.perf_counter() - started
-        (tmp / "week.om").unlink()
         print(f"history: {args.models} models x 7 days at 1m, {samples:,} samples; OpenMetrics written in "
-              f"{built:.1f} s, blocks created in {loaded:.1f} s")
+              f"{built:.1f} s, {len(files)} blocks created in {loaded:.1f} s", flush=True)
+        for name in ("own", "fixture"):
+            shutil.rmtree(tmp / name, ignore_errors=True)
         own = copy_project(tmp / "own")
         fixture = copy_project(tmp / "fixture")
         for old in (fixture / "out/dev").glob("prometheusrule-*.yaml"):
@@ -99,9 +109,10 @@ def main() -> None:
                 c, b = statistics.median(cli), statistics.median(base)
                 print(f"{name}: {alerts} alerts, {queries} range queries, {fired} firings; "
                       f"gen alerts backtest {c:.2f} s, baseline (same queries, sequential, answers unread) {b:.2f} s, "
-                      f"ratio {c / b:.2f}")
+                      f"ratio {c / b:.2f}", flush=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ REQUEST_US = 5_000  # compute time on top of the queue time
 OVERLOAD_QUEUE_US = 200_000
 
 
+FAMILIES = ["up", "nv_inference_request_success", "nv_inference_request_failure",
+            "nv_inference_queue_duration_us", "nv_inference_request_duration_us"]
+
+
 def at(day: int, hour: int, minute: int = 0) -> int:
     return WEEK_START + day * DAY + hour * 3600 + minute * 60
 
@@ -99,9 +103,7 @@ class History:
         """Families stay together (OpenMetrics requires it): one pass per family, so a large
         history streams instead of sitting in memory. Returns the number of samples."""
         count = 0
-        families = ["up", "nv_inference_request_success", "nv_inference_request_failure",
-                    "nv_inference_queue_duration_us", "nv_inference_request_duration_us"]
-        for family in families:
+        for family in FAMILIES:
             out.write(f"# TYPE {family} gauge\n")
             for metric, labels, values in self.series():
                 if metric != family:
@@ -111,6 +113,39 @@ class History:
                 count += len(lines)
         out.write("# EOF\n")
         return count
+
+    def write_openmetrics_windows(self, directory, window: int = 7200) -> tuple[list, int]:
+        """The history as one OpenMetrics file per aligned window (promtool's 2h blocks): the
+        backfiller re-reads its whole input once per block, so one file per block keeps a large
+        history linear to load. Returns the files and the number of samples."""
+        from pathlib import Path
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        files: dict[int, TextIO] = {}
+        count = 0
+        try:
+            for family in FAMILIES:
+                for handle in files.values():
+                    handle.write(f"# TYPE {family} gauge\n")
+                for metric, labels, values in self.series():
+                    if metric != family:
+                        continue
+                    for t, v in values:
+                        if v is None:
+                            continue
+                        key = t // window * window
+                        if key not in files:
+                            files[key] = open(directory / f"{key}.om", "w")
+                            files[key].write(f"# TYPE {family} gauge\n")
+                        files[key].write(f"{metric}{{{labels}}} {v} {t}\n")
+                        count += 1
+            for handle in files.values():
+                handle.write("# EOF\n")
+        finally:
+            for handle in files.values():
+                handle.close()
+        return [directory / f"{key}.om" for key in sorted(files)], count
 
     def promtool_series(self, start: int, end: int) -> list[dict]:
         """input_series for `promtool test rules`, time 0 being `start`; `_` where absent."""

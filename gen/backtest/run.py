@@ -21,8 +21,10 @@ from gen.backtest.rules import AlertRule, RuleSet, fingerprint
 
 # Prometheus refuses a range query over 11,000 points per series; stay under it.
 MAX_POINTS = 11_000
-# Answers that mean "ask for less at once": split the chunk and retry.
-_TOO_BIG = re.compile(r"too many samples|maximum resolution|exceeded maximum|max_samples|too many points", re.I)
+# Answers that mean "ask for less at once": split the chunk and retry (a timeout too: half the
+# range is about half the work).
+_TOO_BIG = re.compile(r"too many samples|maximum resolution|exceeded maximum|max_samples|too many points|timed out|deadline exceeded",
+                      re.I)
 
 # (expr, start, end, step) -> the "result" list of a Prometheus range query (a matrix).
 RangeQuery = Callable[[str, float, float, float], list[dict]]
