@@ -71,7 +71,7 @@ def project(tmp_path_factory):
 
 def backtest(url: str, project: Path, *args: str, end: int = WEEK_END, span: str = "7d") -> dict:
     result = run_gen("alerts", "backtest", "--prometheus-url", url, "--env", "dev", "--range", span, "--end", str(end),
-                     "--format", "json", *args, cwd=project)
+                     "--format", "json", "--timeout", "300", *args, cwd=project)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout)
 
