@@ -85,8 +85,11 @@ def main() -> None:
                             str(path), str(tmp / "prom" / "data")], check=True, capture_output=True)
             path.unlink()
         loaded = time.perf_counter() - started
-        print(f"history: {args.models} models x 7 days at 1m, {samples:,} samples; OpenMetrics written in "
-              f"{built:.1f} s, {len(files)} blocks created in {loaded:.1f} s", flush=True)
+        if files:
+            print(f"history: {args.models} models x 7 days at 1m, {samples:,} samples; OpenMetrics written in "
+                  f"{built:.1f} s, {len(files)} blocks created in {loaded:.1f} s", flush=True)
+        else:
+            print(f"history: reused from {tmp / 'prom/data'}", flush=True)
         for name in ("own", "fixture"):
             shutil.rmtree(tmp / name, ignore_errors=True)
         own = copy_project(tmp / "own")
