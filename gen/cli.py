@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from gen import __version__
-from gen.commands import diff, doctor, epilogs, push, render, validate
+from gen.commands import backtest, diff, doctor, epilogs, preview, push, render, validate
 
 app = typer.Typer(
     name="gen",
@@ -39,12 +39,18 @@ def _main(
 
 
 app.command("dashboards", epilog=epilogs.render("dashboards"))(render.dashboards)
-app.command("alerts", epilog=epilogs.render("alerts"))(render.alerts)
+# `gen alerts` renders, as before; `gen alerts backtest` replays the rules over history.
+alerts_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                         context_settings={"help_option_names": ["-h", "--help"]})
+alerts_app.callback(invoke_without_command=True, epilog=epilogs.render("alerts"))(render.alerts)
+alerts_app.command("backtest", epilog=epilogs.BACKTEST)(backtest.backtest)
+app.add_typer(alerts_app, name="alerts")
 app.command("build", epilog=epilogs.render("build"))(render.build)
 app.command("validate", epilog=epilogs.VALIDATE)(validate.validate)
 app.command("push", epilog=epilogs.PUSH)(push.push)
 app.command("diff", epilog=epilogs.DIFF)(diff.diff)
 app.command("doctor", epilog=epilogs.DOCTOR)(doctor.doctor)
+app.command("preview", epilog=epilogs.PREVIEW)(preview.preview)
 
 
 def main() -> None:

@@ -87,6 +87,32 @@ Example:
   gen doctor --env dev --triton-url http://localhost:8000 --prometheus-url http://localhost:9090 --infer
 """
 
+_PROMETHEUS_ENV = f"""\b
+Environment variables:
+  PROMETHEUS_URL       the server to read (instead of --prometheus-url)
+  PROMETHEUS_TOKEN     bearer token (--bearer-token-file wins)
+  PROMETHEUS_PASSWORD  basic-auth password for --basic-auth-user (--basic-auth-password-file wins)
+{SETTINGS_ENV}
+Credentials in the URL are used as basic auth when no other is given. Secrets are never printed."""
+
+PREVIEW = f"""{EXIT_CODES}
+
+{_PROMETHEUS_ENV}
+
+\b
+Example:
+  gen preview --prometheus-url http://localhost:9090 --env dev --range 6h --against origin/main
+"""
+
+BACKTEST = f"""{EXIT_CODES}
+
+{_PROMETHEUS_ENV}
+
+\b
+Example:
+  gen alerts backtest --prometheus-url http://localhost:9090 --env dev --range 7d --against origin/main
+"""
+
 
 def render(name: str) -> str:
     return _RENDER.format(name=name)

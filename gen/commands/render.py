@@ -89,12 +89,15 @@ def dashboards(
 
 @user_errors
 def alerts(
+    ctx: typer.Context,
     env: EnvOption = None,
     check: CheckOption = False,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
     """Render PrometheusRules, ServiceMonitors and AlertmanagerConfigs per environment."""
+    if ctx.invoked_subcommand:  # `gen alerts backtest ...`: the subcommand does the work
+        return
     run(["rules", "monitors", "alertmanager"], settings, out, env, check, "alerts")
 
 

@@ -107,6 +107,13 @@ class PrometheusClient:
         raise UserError(f"{self.shown}: not a Prometheus API: a query answer has the wrong shape "
                         f"(expected a list of series with 'metric' and '{field}')")
 
+    def query_range_between(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        """A range query over fixed Unix times (whole seconds), for replays that must be repeatable."""
+        begin = dt.datetime.fromtimestamp(start, dt.timezone.utc)
+        until = dt.datetime.fromtimestamp(end, dt.timezone.utc)
+        return self._series(
+            self._call(lambda: self.prom.custom_query_range(expr, begin, until, f"{max(int(step), 1)}s")), "values")
+
     def label_values(self, label: str, selector: str, seconds: float) -> list[str]:
         import time
 

@@ -1,0 +1,1 @@
+"""`gen alerts backtest`: how often each alerting rule would have fired over past data."""

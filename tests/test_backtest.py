@@ -1,0 +1,274 @@
+"""The backtest's replay of Prometheus' alert state machine, the inlining of recorded series, and
+that chunking never changes the answer."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gen.backtest.evaluate import Firing, replay, replay_all
+from gen.backtest.inline import Inliner, InlineError, Recording
+from gen.backtest.rules import AlertRule, RuleSet
+from gen.backtest.run import QueryFailed, backtest, chunks, grid
+
+LABELS = (("model", "a"),)
+
+
+def prometheus_step_by_step(present: set[int], count: int, start: float, step: float, hold: float,
+                            keep: float) -> list[Firing]:
+    """A literal transcription of AlertingRule.Eval (Prometheus 2.42, rules/alerting.go) for one
+    fingerprint, one evaluation at a time: the reference the run-based replay must equal."""
+    alert = None  # dict(state, active_at, fired_at, keep_since)
+    firings = []
+    for i in range(count):
+        ts = start + i * step
+        if i in present:
+            if alert is not None and alert["state"] != "inactive":
+                pass
+            else:
+                alert = {"state": "pending", "active_at": ts, "fired_at": None, "keep_since": None}
+            alert["keep_since"] = None
+        elif alert is not None:
+            keep_firing = False
+            if alert["state"] == "firing" and keep > 0:
+                if alert["keep_since"] is None:
+                    alert["keep_since"] = ts
+                if ts - alert["keep_since"] < keep:
+                    keep_firing = True
+            if alert["state"] == "pending":
+                alert = None
+                continue
+            if alert["state"] != "inactive" and not keep_firing:
+                if alert["state"] == "firing":
+                    firings.append(Firing(LABELS, alert["fired_at"], ts))
+                alert["state"] = "inactive"
+            if not keep_firing:
+                continue
+        else:
+            continue
+        if alert["state"] == "pending" and ts - alert["active_at"] >= hold:
+            alert["state"] = "firing"
+            alert["fired_at"] = ts
+    if alert is not None and alert["state"] == "firing":
+        firings.append(Firing(LABELS, alert["fired_at"], start + (count - 1) * step, ongoing=True))
+    return firings
+
+
+@pytest.mark.parametrize("hold,keep", [(0, 0), (60, 0), (300, 0), (600, 0), (0, 120), (300, 300), (90, 150)])
+def test_replay_equals_prometheus_step_by_step(hold, keep):
+    rng = random.Random(hold * 1000 + keep)
+    for _ in range(300):
+        count = rng.randint(1, 80)
+        density = rng.random()
+        present = {i for i in range(count) if rng.random() < density}
+        expected = prometheus_step_by_step(present, count, 1000.0, 60.0, hold, keep)
+        assert replay(LABELS, sorted(present), 1000.0, 60.0, count, hold, keep) == expected, (present, count)
+
+
+def test_for_fires_after_the_hold_and_resolves_when_the_condition_goes():
+    # true from minute 2 to 14 (inclusive), for 5m at 1m: fires at 7, resolves at 15.
+    firings = replay(LABELS, list(range(2, 15)), 0, 60, 30, 300, 0)
+    assert firings == [Firing(LABELS, 7 * 60, 15 * 60)]
+
+
+def test_a_gap_of_one_evaluation_resets_pending():
+    # 4 true, 1 missing, 4 true: never 5 minutes in a row.
+    assert replay(LABELS, [0, 1, 2, 3, 5, 6, 7, 8], 0, 60, 20, 300, 0) == []
+
+
+def test_keep_firing_for_bridges_gaps_and_delays_resolution():
+    present = [0, 1, 2, 5, 6]  # for 0: fires at 0; missing at 3, 4; back at 5; missing from 7
+    assert replay(LABELS, present, 0, 60, 20, 0, 0) == [Firing(LABELS, 0, 180), Firing(LABELS, 300, 420)]
+    # keep_firing_for 3m: the gap of 2 evaluations is bridged; resolves 3 evaluations after 7.
+    assert replay(LABELS, present, 0, 60, 20, 0, 180) == [Firing(LABELS, 0, 600)]
+
+
+def test_still_firing_at_the_end_is_ongoing():
+    (firing,) = replay(LABELS, list(range(5, 10)), 0, 60, 10, 120, 0)
+    assert firing == Firing(LABELS, 420, 540, ongoing=True)
+
+
+def test_replay_all_keeps_series_apart():
+    other = (("model", "b"),)
+    firings = replay_all({LABELS: [0, 1, 2], other: [1, 2, 3]}, 0, 60, 10, 60, 0)
+    assert [(f.labels, f.start, f.end) for f in firings] == [(LABELS, 60, 180), (other, 120, 240)]
+
+
+def test_grid_and_chunks_cover_every_evaluation_once():
+    first, count = grid(1001, 1000 + 3600, 60)
+    assert first == 1020 and count == 60
+    for size in (1, 7, 59, 60, 11000):
+        covered = [i for a, b in chunks(count, size) for i in range(a, b + 1)]
+        assert covered == list(range(count))
+        assert all(b - a + 1 <= size for a, b in chunks(count, size))
+
+
+# -- inlining ---------------------------------------------------------------------------------------
+
+RECORDS = [
+    Recording("ns_model:req:rate5m", 'sum by (namespace, model) (rate(req{namespace="n"}[5m]))'),
+    Recording("ns_model:err:rate5m", 'sum by (namespace, model) (rate(err{namespace="n"}[5m]))'),
+    Recording("ns_model:err:ratio", 'ns_model:err:rate5m{namespace="n"} / ns_model:req:rate5m{namespace="n"}',
+              (("source", "ratio"),)),
+]
+
+
+def test_inlining_replaces_recorded_series_recursively_and_says_which():
+    import promql_parser
+
+    inlined = Inliner(RECORDS).inline('ns_model:err:ratio{namespace="n", model=~"a|b"} > 0.05')
+    assert inlined.records == ["ns_model:err:rate5m", "ns_model:req:rate5m", "ns_model:err:ratio"]
+    assert "ns_model:" not in inlined.expr
+    assert 'rate(err{namespace="n"}[5m])' in inlined.expr and '"source", "ratio"' in inlined.expr
+    promql_parser.parse(inlined.expr)
+
+
+def test_inlining_leaves_strings_label_lists_and_other_names_alone():
+    expr = 'label_replace(up, "x", "ns_model:req:rate5m", "", "") and on(instance) ns_model:req:rate5mx'
+    assert Inliner(RECORDS).inline(expr).expr == expr
+
+
+def test_a_range_over_a_recorded_series_becomes_a_subquery_at_its_interval():
+    inlined = Inliner(RECORDS).inline("max_over_time(ns_model:req:rate5m[1h]) > 1")
+    assert inlined.expr == 'max_over_time((sum by (namespace, model) (rate(req{namespace="n"}[5m])))[1h:60s]) > 1'
+
+
+def test_offset_on_a_recorded_series_is_refused():
+    with pytest.raises(InlineError):
+        Inliner(RECORDS).inline("ns_model:req:rate5m offset 1h > 1")
+
+
+# -- chunking ---------------------------------------------------------------------------------------
+
+def fake_prometheus(limit: int | None = None):
+    """A range query answered from a fixed pattern of when each series' condition holds."""
+    calls = []
+
+    def truth(expr: str, model: str, t: float) -> bool:
+        seed = hash((expr, model)) % 97
+        return ((int(t) // 60 + seed) % 23) < (7 + seed % 9) or (int(t) // 3600) % 5 == seed % 5
+
+    def query(expr, start, end, step):
+        points = int((end - start) // step) + 1
+        calls.append((start, end, step))
+        if limit and points > limit:
+            raise QueryFailed("query processing would load too many samples into memory in query execution")
+        matrix = []
+        for model in ("a", "b", "c"):
+            values = [[start + k * step, "1"] for k in range(points) if truth(expr, model, start + k * step)]
+            if values:
+                matrix.append({"metric": {"__name__": "x", "model": model}, "values": values})
+        return matrix
+
+    return query, calls
+
+
+def _ruleset():
+    alerts = [AlertRule("Fast", "g", "dev/prometheusrule-x.yaml", "x > 1", 0, 0, 60),
+              AlertRule("Slow", "g", "dev/prometheusrule-x.yaml", "y > 1", 600, 0, 60),
+              AlertRule("Sticky", "g", "dev/prometheusrule-x.yaml", "z > 1", 300, 900, 30),
+              AlertRule("Recorded", "h", "dev/prometheusrule-x.yaml", "ns_model:err:ratio > 0.1", 120, 0, 120)]
+    return RuleSet("dev", alerts, RECORDS)
+
+
+def _summary(result):
+    return [(a.name, a.error, [(f.labels, f.start, f.end, f.ongoing) for f in a.firings]) for a in result.alerts]
+
+
+def test_the_result_is_the_same_whatever_the_chunking():
+    start, end = 1_700_000_000, 1_700_000_000 + 2 * 86400
+    query, calls = fake_prometheus()
+    whole = backtest(_ruleset(), query, start, end, max_points=11000, concurrency=1)
+    assert len(calls) == 4 and any(a.firings for a in whole.alerts)
+    assert whole.alerts[3].inlined and "ns_model" not in whole.alerts[3].run_expr
+    for max_points, concurrency in ((1000, 4), (97, 8), (13, 3), (1, 2)):
+        query, calls = fake_prometheus()
+        chunked = backtest(_ruleset(), query, start, end, max_points=max_points, concurrency=concurrency)
+        assert _summary(chunked) == _summary(whole), (max_points, concurrency)
+        assert all((e - s) / st + 1 <= max_points for s, e, st in calls)
+
+
+def test_a_chunk_the_server_refuses_as_too_big_is_split():
+    start, end = 1_700_000_000, 1_700_000_000 + 86400
+    query, _ = fake_prometheus()
+    whole = backtest(_ruleset(), query, start, end)
+    query, calls = fake_prometheus(limit=500)
+    split = backtest(_ruleset(), query, start, end)
+    assert _summary(split) == _summary(whole)
+    assert split.queries == len(calls) > 4
+
+
+# -- rules and the command line ---------------------------------------------------------------------
+
+def test_a_bad_duration_names_the_file_group_alert_and_field(tmp_path):
+    import yaml
+
+    from gen.backtest.rules import load
+    from gen.errors import UserError
+
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev/prometheusrule-x.yaml").write_text(yaml.safe_dump({"spec": {"groups": [
+        {"name": "g", "rules": [{"alert": "A", "expr": "up == 0", "for": "5 minutes"}]}]}}))
+    with pytest.raises(UserError) as caught:
+        load(tmp_path, "dev", 60)
+    assert caught.value.message == "out/dev/prometheusrule-x.yaml: group g: alert A: field for: '5 minutes' is not a Prometheus duration"
+
+
+def test_group_interval_for_and_keep_firing_for_are_read(tmp_path):
+    import yaml
+
+    from gen.backtest.rules import load
+
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev/prometheusrule-x.yaml").write_text(yaml.safe_dump({"spec": {"groups": [
+        {"name": "g", "interval": "30s", "rules": [{"record": "r", "expr": "sum(up)"},
+                                                   {"alert": "A", "expr": "r == 0", "for": "5m", "keep_firing_for": "1h"}]},
+        {"name": "h", "rules": [{"alert": "B", "expr": "up == 0"}]}]}}))
+    rules = load(tmp_path, "dev", 60)
+    assert [(a.name, a.interval_s, a.for_s, a.keep_firing_for_s) for a in rules.alerts] == [
+        ("A", 30, 300, 3600), ("B", 60, 0, 0)]
+    assert [(r.name, r.interval_s) for r in rules.recordings] == [("r", 30)]
+
+
+def test_gen_alerts_still_renders_and_backtest_is_a_subcommand(project):
+    from tests.conftest import run_gen
+
+    rendered = run_gen("alerts", "--check", cwd=project)
+    assert rendered.returncode == 0 and "up to date" in rendered.stdout, rendered.stderr
+    helped = run_gen("alerts", "backtest", "--help", cwd=project)
+    assert helped.returncode == 0 and "--against" in helped.stdout
+
+
+def test_backtest_bad_input_is_one_line_exit_2(project):
+    from tests.conftest import run_gen
+    from tests.stack.servers import free_port
+
+    url = f"http://user:hunter2@127.0.0.1:{free_port()}"
+    for args, needle in (([], "Prometheus is unreachable"), (["--range", "7 days"], "--range 7 days")):
+        result = run_gen("alerts", "backtest", "--prometheus-url", url, "--env", "dev", *args, cwd=project)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+def test_out_at_a_git_ref_is_read_from_git_not_rendered(tmp_path):
+    import subprocess
+
+    from gen.errors import UserError
+    from gen.gitref import materialize
+
+    out = tmp_path / "repo/out"
+    (out / "dev").mkdir(parents=True)
+    (out / "dev/prometheusrule-a.yaml").write_text("old\n")
+    (out / "dev/other.yaml").write_text("x\n")
+    for argv in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"]):
+        subprocess.run(["git", *argv], cwd=out.parent, check=True, capture_output=True)
+    (out / "dev/prometheusrule-a.yaml").write_text("new\n")
+    copied = materialize(out, "HEAD", tmp_path / "copy", ("*/prometheusrule-*.yaml",))
+    assert copied == ["dev/prometheusrule-a.yaml"]
+    assert (tmp_path / "copy/dev/prometheusrule-a.yaml").read_text() == "old\n"
+    for ref in ("no-such-ref", "--output=/tmp/x"):
+        with pytest.raises(UserError) as caught:
+            materialize(out, ref, tmp_path / "copy2", ("*",))
+        assert ref in caught.value.message
