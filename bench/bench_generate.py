@@ -167,7 +167,7 @@ def main() -> None:
         comparisons = [
             Comparison("gen --help", Side("gen --help", [py, "-m", "gen", "--help"], small, REPO),
                        Side("import typer", [py, "-c", "import typer"], small, REPO), "<= 3x"),
-            Comparison(f"gen dashboards, 2 envs (project as is)",
+            Comparison("gen dashboards, 2 envs (project as is)",
                        Side("gen dashboards", gen, small, REPO, clear=[small / "out"]),
                        Side("python -c pass", [py, "-c", "pass"], small, REPO), "< 0.5 s"),
             Comparison(f"gen dashboards, {FLEET} envs, vs main {args.main_rev}",
@@ -190,7 +190,7 @@ def main() -> None:
             for comparison in comparisons:
                 comparison.round(index)
             for comparison in growth:
-                if comparison.name != f"growth: 1000 envs" or index < args.big_runs:
+                if comparison.name != "growth: 1000 envs" or index < args.big_runs:
                     comparison.round(index)
             print(f"round {index + 1}/{args.runs} done", file=sys.stderr)
 

@@ -13,7 +13,6 @@ import yaml
 from tests.conftest import run_gen, snapshot
 from tests.grafana_api_emulator import (
     ANNO_ALLOWS_EDITS,
-    ANNO_FOLDER,
     ANNO_MANAGED_BY,
     ANNO_MANAGER_ID,
     Fault,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gen.preview import theme
-from gen.preview.data import DATA, ERROR, NO_DATA, NOT_QUERIED, PanelData, Series
+from gen.preview.data import ERROR, NO_DATA, NOT_QUERIED, PanelData, Series
 from gen.preview.layout import CELL_PX, COLUMNS, HEADER_PX, MARGIN_PX, WIDTH_PX, Layout, Placed
 from gen.preview.units import format_value, tick_labels
 
@@ -232,7 +232,7 @@ def draw_panel(canvas: Canvas, placed: Placed, data: PanelData, start: float, en
               "table-old": draw_table}.get(kind)
     if drawer is None:
         _message(canvas, content, f"{kind} panel", "this panel type is not drawn by gen preview; its data is "
-                 f"listed on the HTML page", theme.TEXT_DIM)
+                 "listed on the HTML page", theme.TEXT_DIM)
         return Drawn((left, top, width, height), content)
     plot = drawer(canvas, panel, data.series, content, start, end)
     return Drawn((left, top, width, height), tuple(int(round(v)) for v in (plot or content)))
