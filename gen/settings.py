@@ -46,6 +46,19 @@ class ArgoDestination:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """One Kubernetes cluster an environment runs in: Argo CD deploys the environment's out/ there,
+    and its Prometheus labels every series with `cluster_label: name` (external_labels)."""
+
+    name: str
+    destination_server: str
+    # Where they differ from the environment's: the namespace of the monitoring stack and the
+    # `release` label its Prometheus selects rules and monitors by.
+    monitoring_namespace: str
+    prometheus_release: str
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     namespace: str  # where Triton runs
@@ -58,6 +71,15 @@ class Environment:
     thresholds: Mapping[str, AlertSetting]
     # docs/runbooks.md as on-call people open it; alerts link to its sections.
     runbooks_url: str
+    # The label that tells clusters apart in a global view (Thanos, Mimir, VictoriaMetrics), set by
+    # each cluster's Prometheus as an external label; None: one cluster, no such label.
+    cluster_label: str | None = None
+    # The clusters the environment runs in; empty: the one at argocd.destination_server.
+    clusters: tuple[Cluster, ...] = ()
+
+    @property
+    def cluster_names(self) -> list[str]:
+        return [cluster.name for cluster in self.clusters]
 
 
 @dataclass(frozen=True)
@@ -159,6 +181,16 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
         argocd=ArgoDestination(**data["argocd"]),
         thresholds=MappingProxyType(thresholds),
         runbooks_url=data["runbooks_url"],
+        cluster_label=data.get("cluster_label"),
+        clusters=tuple(
+            Cluster(
+                name=cluster["name"],
+                destination_server=cluster["destination_server"],
+                monitoring_namespace=cluster.get("monitoring_namespace", data["monitoring_namespace"]),
+                prometheus_release=cluster.get("prometheus_release", data["prometheus_release"]),
+            )
+            for cluster in data.get("clusters") or ()
+        ),
     )
 
 
@@ -185,9 +217,14 @@ def parse_settings(document: Any, path: Path) -> Settings:
 
 
 def _check_unique(environments: Mapping[str, Environment], file: str) -> None:
-    """Two environments sharing a folder uid would overwrite each other's dashboards in Grafana."""
+    """Two environments sharing a folder uid would overwrite each other's dashboards in Grafana;
+    two clusters of one environment with one name would be one Argo CD Application."""
     seen: dict[str, str] = {}
     for env in environments.values():
+        names = env.cluster_names
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise UserError(f"{file}: environments.{env.name}.clusters[{index}].name: '{name}' is listed twice")
         other = seen.setdefault(env.grafana.folder_uid, env.name)
         if other != env.name:
             raise UserError(

@@ -9,6 +9,8 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 PROM_DURATION = r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
 # Kubernetes label value: 63 characters of [A-Za-z0-9._-], alphanumeric at both ends, or empty.
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# A Prometheus label name (model.LabelNameRE).
+PROM_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 SEVERITIES = ["critical", "warning", "info"]
@@ -85,6 +87,23 @@ def _environment(required: bool) -> dict:
             ),
             "thresholds": obj(alerts, sorted(alerts)),
             "runbooks_url": {"type": "string", "pattern": r"^https?://[^#\s]+$"},
+            "cluster_label": {"type": "string", "pattern": PROM_LABEL_NAME},
+            "clusters": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "destination_server"],
+                    "properties": {
+                        # The cluster label's value, and part of Argo CD Application names.
+                        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                        "destination_server": {"type": "string", "pattern": r"^https?://"},
+                        "monitoring_namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                        "prometheus_release": {"type": "string", "pattern": LABEL_VALUE, "minLength": 1,
+                                               "maxLength": 63},
+                    },
+                },
+            },
         },
         [
             "namespace",

@@ -38,6 +38,7 @@ def validate(
     insecure: InsecureOption = False,
     timeout: TimeoutOption = 30.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Queries in flight at once.", min=1, max=64)] = 8,
+    header: Annotated[Optional[list[str]], typer.Option("--header", help="Extra request header NAME=VALUE, repeatable (a tenant: X-Scope-OrgID=team-a). Values are never printed.")] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
@@ -59,7 +60,7 @@ def validate(
     ]
     queries_run = None
     if prometheus_url:
-        from gen.validate.client import Auth, PrometheusClient
+        from gen.validate.client import Auth, PrometheusClient, parse_headers, public_url
         from gen.validate.live import Context, run
 
         token = read_secret(bearer_token_file, "PROMETHEUS_TOKEN", "token")
@@ -69,7 +70,9 @@ def validate(
             if password is None:
                 raise UserError("--basic-auth-user needs PROMETHEUS_PASSWORD or --basic-auth-password-file")
             basic = (basic_auth_user, password)
-        client = PrometheusClient(prometheus_url, Auth(token, basic), check_ca_cert(ca_cert), insecure, timeout)
+        headers = parse_headers(header or [])
+        client = PrometheusClient(prometheus_url, Auth(token, basic, headers), check_ca_cert(ca_cert), insecure, timeout)
+        prometheus_url = public_url(prometheus_url)
         queries_run = 0
         show = is_terminal() and output_format == Format.table
         started = time.monotonic()

@@ -4,6 +4,7 @@ prometheus-api-client, with authentication, TLS and timeouts set once."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +15,59 @@ from gen.errors import UserError
 class Auth:
     bearer_token: str | None = None
     basic: tuple[str, str] | None = None
+    # Extra request headers (tenant headers such as X-Scope-OrgID); their values are secrets too.
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:  # never show a secret, even in a traceback
         kind = "bearer" if self.bearer_token else "basic" if self.basic else "none"
-        return f"Auth({kind})"
+        names = ", ".join(name for name, _ in self.headers)
+        return f"Auth({kind}{'; headers: ' + names if names else ''})"
+
+    def secrets(self) -> list[str]:
+        values = [self.bearer_token, self.basic[1] if self.basic else None, *(v for _, v in self.headers)]
+        return [v for v in values if v]
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Headers the client sets itself; overriding them would break the requests.
+_RESERVED_HEADERS = {"host", "content-length", "content-type", "accept-encoding", "connection"}
+
+
+def parse_headers(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """--header NAME=VALUE options. A mistake names the option by position and the header by
+    name, never by value: the value may be a secret."""
+    headers = []
+    for index, value in enumerate(values, start=1):
+        name, sep, content = value.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UserError(f"--header #{index}: expected NAME=VALUE (for example X-Scope-OrgID=team-a)")
+        if not _HEADER_NAME.match(name):
+            raise UserError(f"--header #{index}: '{name}' is not a valid HTTP header name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise UserError(f"--header #{index}: '{name}' is set by gen itself and cannot be overridden")
+        if not content or any(c in content for c in "\r\n\0"):
+            raise UserError(f"--header #{index}: the value of '{name}' is empty or holds a line break")
+        headers.append((name, content))
+    return tuple(headers)
+
+
+def public_url(url: str) -> str:
+    """The URL as it may be printed: without user:password@ and without a query string."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/")
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """A server may echo a header back in an error (a tenant id, a token): never print it."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 class QueryError(Exception):
@@ -31,10 +81,18 @@ class PrometheusClient:
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
 
+        # A path prefix is kept: VictoriaMetrics cluster serves /select/<tenant>/prometheus/api/v1/...,
+        # Mimir /prometheus/api/v1/..., and the API paths are appended to it.
         self.url = url.rstrip("/")
+        self.shown = public_url(url)
         self.timeout = timeout
         auth = auth or Auth()
-        self._headers = {"Authorization": f"Bearer {auth.bearer_token}"} if auth.bearer_token else {}
+        from urllib.parse import urlsplit
+
+        self._secrets = auth.secrets() + [p for p in (urlsplit(url).password, urlsplit(url).query) if p]
+        self._headers = dict(auth.headers)
+        if auth.bearer_token:
+            self._headers["Authorization"] = f"Bearer {auth.bearer_token}"
         self._auth = auth.basic
         self.session = requests.Session()
         self.session.verify = ca_cert if ca_cert else not insecure
@@ -51,18 +109,26 @@ class PrometheusClient:
             response = self.session.get(self.url + path, params=params, headers=self._headers, auth=self._auth,
                                         timeout=self.timeout, verify=self.session.verify)
         except requests.exceptions.SSLError as exc:
-            raise UserError(f"{self.url}: TLS verification failed ({_reason(exc)}); pass --ca-cert FILE") from None
+            raise UserError(f"{self.shown}: TLS verification failed ({self._redact(_reason(exc))}); "
+                            "pass --ca-cert FILE") from None
         except requests.exceptions.RequestException as exc:
-            raise UserError(f"{self.url}: Prometheus is unreachable: {_reason(exc)}") from None
+            raise UserError(f"{self.shown}: Prometheus is unreachable: {self._redact(_reason(exc))}") from None
         if response.status_code in (401, 403):
-            raise UserError(f"{self.url}: Prometheus answered {response.status_code}: check the credentials "
-                            "(--bearer-token-file, PROMETHEUS_TOKEN, --basic-auth-user with PROMETHEUS_PASSWORD)")
+            raise UserError(f"{self.shown}: Prometheus answered {response.status_code}: check the credentials "
+                            "(--bearer-token-file, PROMETHEUS_TOKEN, --basic-auth-user with PROMETHEUS_PASSWORD, "
+                            "--header for a tenant)")
+        if response.status_code == 404 and path == "/api/v1/query":
+            raise UserError(f"{self.shown}: no Prometheus API here ({path} answered 404): check the URL's path "
+                            "prefix (VictoriaMetrics cluster: /select/<tenant>/prometheus, Mimir: /prometheus)")
         if response.status_code != 200:
-            raise QueryError(f"HTTP {response.status_code}: {_body(response)}")
+            raise QueryError(self._redact(f"HTTP {response.status_code}: {_body(response)}"))
         try:
             return response.json().get("data")
         except ValueError:
-            raise UserError(f"{self.url}: not a Prometheus API (answer to {path} is not JSON)") from None
+            raise UserError(f"{self.shown}: not a Prometheus API (answer to {path} is not JSON)") from None
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets)
 
     def probe(self) -> None:
         """Exit 2 early, with one line, when the server is unreachable or refuses us."""
@@ -104,11 +170,11 @@ class PrometheusClient:
         try:
             return fn()
         except PrometheusApiClientException as exc:
-            raise QueryError(_short(str(exc))) from None
+            raise QueryError(self._redact(_short(str(exc)))) from None
         except requests.exceptions.Timeout:
             raise QueryError(f"timed out after {self.timeout:g}s") from None
         except requests.exceptions.RequestException as exc:
-            raise QueryError(_reason(exc)) from None
+            raise QueryError(self._redact(_reason(exc))) from None
 
 
 def _reason(exc: Exception) -> str:
