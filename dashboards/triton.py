@@ -115,7 +115,7 @@ class Queries:
 
     def triton_pods(self, expr: str) -> str:
         """Only the pods Prometheus scrapes as Triton: cAdvisor and kube-state-metrics describe
-        every pod of the namespace."""
+        every pod of the namespace. `expr` must keep namespace and pod for the match."""
         up = f'up{{job="{self.env.triton.job}", {self.s.sel(model=False)}}}'
         return f"{expr}\nand {self.s.on('namespace', 'pod')}\n{up}"
 
@@ -125,12 +125,12 @@ class Queries:
         return f"{metric}{{{self.s.sel(model=False, extra=matchers)}}}"
 
     def pod_rate(self, metric: str, extra: str = "") -> str:
-        return self.s.agg("sum", f"rate({self.container(metric, extra)}[$__rate_interval])", "pod")
+        return self.s.agg("sum", f"rate({self.container(metric, extra)}[$__rate_interval])", "namespace", "pod")
 
     def pod_limit(self, resource: str) -> str:
         matchers = self.s.sel(model=False, extra=f'resource="{resource}"')
         limits = f"kube_pod_container_resource_limits{{{matchers}}}"
-        return self.triton_pods(self.s.agg("sum", limits, "pod"))
+        return self.triton_pods(self.s.agg("sum", limits, "namespace", "pod"))
 
 
 def _overview(env: Environment, q: Queries) -> Row:
@@ -402,7 +402,7 @@ def _pods(env: Environment, q: Queries) -> Row:
                 "(increase of kube_pod_container_status_restarts_total). A restart resets Triton's "
                 "counters and unloads every model until it loads again.",
                 [target(q.triton_pods(s.agg("sum", "increase(kube_pod_container_status_restarts_total"
-                                               f"{{{s.sel(model=False)}}}[$__rate_interval])", "pod")),
+                                               f"{{{s.sel(model=False)}}}[$__rate_interval])", "namespace", "pod")),
                         s.legend("{{pod}}"))],
                 COUNT,
                 width=6,
@@ -438,7 +438,7 @@ def _pods(env: Environment, q: Queries) -> Row:
                 "container_memory_working_set_bytes, what the kubelet compares with the limit) and the "
                 "pod's memory limit. At the limit the container is OOM-killed.",
                 targets(
-                    (q.triton_pods(s.agg("sum", q.container("container_memory_working_set_bytes"), "pod")),
+                    (q.triton_pods(s.agg("sum", q.container("container_memory_working_set_bytes"), "namespace", "pod")),
                      s.legend("{{pod}} working set")),
                     (q.pod_limit("memory"), s.legend("{{pod}} limit")),
                 ),

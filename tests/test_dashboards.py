@@ -218,6 +218,26 @@ def test_pod_resources_are_restricted_to_triton_pods(model):
                 assert 'container!="", container!="POD"' in t["expr"]
 
 
+def test_joins_match_on_labels_both_sides_keep(model):
+    """`a and on (namespace, pod) b` matches nothing when a was summed by pod alone: every label a
+    join matches on must survive on both sides."""
+    import promql_parser as pp
+
+    from gen.validate import promql_ast
+
+    joins = 0
+    for title, expr in exprs(model):
+        for node, _ in promql_ast.walk(parse_grafana(expr)):
+            if isinstance(node, pp.BinaryExpr) and node.modifier and node.modifier.matching and "Include" in str(
+                    node.modifier.matching.type):
+                on = set(node.modifier.matching.labels)
+                for side in (node.lhs, node.rhs):
+                    labels = promql_ast.output_labels(side)
+                    assert labels is None or on <= labels, (title, sorted(on), sorted(labels or ()), expr)
+                joins += 1
+    assert joins >= 6
+
+
 def _metrics(p):
     for t in p["targets"]:
         for name in metric_names(parse_grafana(t["expr"])):

@@ -182,7 +182,10 @@ def rule_files_from_out(env_dir: Path, dest: Path) -> list[Path]:
     return files
 
 
-def scrape_config(targets: list[tuple[str, dict[str, str]]], interval: str, rule_files: list[Path]) -> dict:
+def scrape_config(targets: list[tuple[str, dict[str, str]]], interval: str, rule_files: list[Path],
+                  extra_jobs: list[dict] = ()) -> dict:
+    """Triton's targets as job "triton" (with the labels a ServiceMonitor would give them), plus
+    any other scrape jobs (cAdvisor- and kube-state-metrics-shaped endpoints, tests/stack/fleet.py)."""
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(p) for p in rule_files],
@@ -190,7 +193,7 @@ def scrape_config(targets: list[tuple[str, dict[str, str]]], interval: str, rule
             "job_name": "triton",
             "scrape_interval": interval,
             "static_configs": [{"targets": [target], "labels": labels} for target, labels in targets],
-        }],
+        }, *extra_jobs],
     }
 
 
@@ -202,11 +205,11 @@ class PromServer:
 
 @contextlib.contextmanager
 def prometheus_server(workdir: Path, targets: list[tuple[str, dict[str, str]]], rule_files: list[Path] = (),
-                      interval: str = "1s") -> Iterator[PromServer]:
+                      interval: str = "1s", extra_jobs: list[dict] = ()) -> Iterator[PromServer]:
     binary = require_binary("prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_config(targets, interval, list(rule_files))))
+    config.write_text(yaml.safe_dump(scrape_config(targets, interval, list(rule_files), list(extra_jobs))))
     port = free_port()
     argv = [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
             f"--storage.tsdb.path={workdir / 'data'}", "--log.level=warn"]
@@ -217,11 +220,11 @@ def prometheus_server(workdir: Path, targets: list[tuple[str, dict[str, str]]], 
 
 @contextlib.contextmanager
 def victoria_metrics_server(workdir: Path, targets: list[tuple[str, dict[str, str]]],
-                            interval: str = "1s") -> Iterator[PromServer]:
+                            interval: str = "1s", extra_jobs: list[dict] = ()) -> Iterator[PromServer]:
     binary = require_binary("victoria-metrics")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "scrape.yml"
-    config.write_text(yaml.safe_dump(scrape_config(targets, interval, [])))
+    config.write_text(yaml.safe_dump(scrape_config(targets, interval, [], list(extra_jobs))))
     port = free_port()
     argv = [binary, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={workdir / 'data'}",
             f"-promscrape.config={config}", "-promscrape.config.strictParse=false", "-search.latencyOffset=0s",
