@@ -112,18 +112,47 @@ def variables(env: Environment, metric: str = "nv_inference_count") -> Templatin
     rules that exist for that namespace alone (alerts/), and a stat must show what the pickers say."""
     scope = Scope.of(env)
     cluster = f'{env.cluster_label}=~"$cluster", ' if env.cluster_label else ""
-    templates = [
-        Template(
-            name="datasource",
-            label="Data source",
-            type="datasource",
-            query="prometheus",
-            default="default",
-            refresh=1,
-        )
-    ]
+    namespace = Template(
+        name="namespace",
+        label="Namespace",
+        dataSource=DATASOURCE,
+        query=f'label_values({metric}{{{cluster}namespace="{env.namespace}"}}, namespace)',
+        default=env.namespace,
+        refresh=REFRESH_ON_TIME_RANGE_CHANGE,
+    )
+    model = Template(
+        name="model",
+        label="Model",
+        dataSource=DATASOURCE,
+        query=f"label_values({metric}{{{scope.sel(model=False)}}}, model)",
+        default="$__all",
+        includeAll=True,
+        multi=True,
+        allValue=ALL,
+        refresh=REFRESH_ON_TIME_RANGE_CHANGE,
+    )
+    version = Template(
+        name="version",
+        label="Version",
+        dataSource=DATASOURCE,
+        query=f"label_values({metric}{{{scope.sel()}}}, version)",
+        default="$__all",
+        includeAll=True,
+        multi=True,
+        allValue=ALL,
+        refresh=REFRESH_ON_TIME_RANGE_CHANGE,
+    )
+    datasource = Template(
+        name="datasource",
+        label="Data source",
+        type="datasource",
+        query="prometheus",
+        default="default",
+        refresh=1,
+    )
+    clusters = []
     if env.cluster_label:
-        templates.append(
+        clusters.append(
             Template(
                 name="cluster",
                 label="Cluster",
@@ -136,38 +165,7 @@ def variables(env: Environment, metric: str = "nv_inference_count") -> Templatin
                 refresh=REFRESH_ON_TIME_RANGE_CHANGE,
             )
         )
-    templates += [
-        Template(
-            name="namespace",
-            label="Namespace",
-            dataSource=DATASOURCE,
-            query=f'label_values({metric}{{{cluster}namespace="{env.namespace}"}}, namespace)',
-            default=env.namespace,
-            refresh=REFRESH_ON_TIME_RANGE_CHANGE,
-        ),
-        Template(
-            name="model",
-            label="Model",
-            dataSource=DATASOURCE,
-            query=f"label_values({metric}{{{scope.sel(model=False)}}}, model)",
-            default="$__all",
-            includeAll=True,
-            multi=True,
-            allValue=ALL,
-            refresh=REFRESH_ON_TIME_RANGE_CHANGE,
-        ),
-        Template(
-            name="version",
-            label="Version",
-            dataSource=DATASOURCE,
-            query=f"label_values({metric}{{{scope.sel()}}}, version)",
-            default="$__all",
-            includeAll=True,
-            multi=True,
-            allValue=ALL,
-            refresh=REFRESH_ON_TIME_RANGE_CHANGE,
-        ),
-    ]
+    templates = [datasource, *clusters, namespace, model, version]
     return Templating(list=templates)
 
 

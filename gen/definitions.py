@@ -3,6 +3,7 @@ a one-line UserError that names the file and the object instead of a traceback."
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import traceback
@@ -11,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-from gen.errors import UserError
+from gen.errors import STOP_SIGNALS, UserError
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,14 @@ def load(root: Path, package: str, function: str) -> list[Definition]:
         module_name = f"{package}.{path.stem}"
         sys.modules.pop(module_name, None)
         try:
-            module = importlib.import_module(module_name)
+            with _quiet():
+                module = importlib.import_module(module_name)
         except SyntaxError as exc:
             raise UserError(f"{relpath}:{exc.lineno}: syntax error: {exc.msg}") from None
-        except Exception as exc:  # noqa: BLE001 - any failure in user code is reported, not raised
-            raise UserError(
-                f"{relpath}: failed to import{_where(exc, root)}: {type(exc).__name__}: {exc}"
-            ) from None
+        except STOP_SIGNALS:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - any failure in user code is reported, sys.exit() too
+            raise UserError(f"{relpath}: failed to import{_where(exc, root)}: {_describe(exc)}") from None
         if not callable(getattr(module, function, None)):
             raise UserError(f"{relpath}: no function '{function}(env)' defined")
         definitions.append(Definition(path.stem, path, relpath, module))
@@ -79,10 +81,25 @@ def load(root: Path, package: str, function: str) -> list[Definition]:
 def call(definition: Definition, function: str, *args: Any, context: str = "") -> Any:
     fn: Callable = getattr(definition.module, function)
     try:
-        return fn(*args)
-    except Exception as exc:  # noqa: BLE001
+        with _quiet():
+            return fn(*args)
+    except STOP_SIGNALS:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - sys.exit() in a definition is a failure, not success
         root = definition.path.parent.parent
         suffix = f" for {context}" if context else ""
-        raise UserError(
-            f"{definition.relpath}: {function}(){suffix} failed{_where(exc, root)}: {type(exc).__name__}: {exc}"
-        ) from None
+        raise UserError(f"{definition.relpath}: {function}(){suffix} failed{_where(exc, root)}: {_describe(exc)}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"the definition called sys.exit({exc.code!r}); a definition must return, not exit"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def _quiet():
+    """What a definition prints goes to stderr: stdout is the command's own output (a table, JSON)
+    that scripts read."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield

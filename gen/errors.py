@@ -20,3 +20,18 @@ class RemoteRefused(UserError):
     as for any other failed push; bad usage stays exit 2."""
 
     exit_code = 1
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP, raised in the main thread so that every cleanup (finally, staged files)
+    runs as for Ctrl-C. A BaseException like KeyboardInterrupt: code that turns a definition's
+    failure into a UserError must let it through."""
+
+
+def on_termination(signum, _frame) -> None:
+    import signal
+
+    raise Interrupted(signal.Signals(signum).name)
+
+
+STOP_SIGNALS = (KeyboardInterrupt, Interrupted)

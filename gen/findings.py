@@ -18,6 +18,9 @@ class Finding:
     query: str = ""  # the PromQL involved, if any
     hint: str = ""  # what to do about it
     check: str = ""  # the id of the check that found it
+    # The object of another finding that explains this one (no Triton target explains every
+    # empty panel): reports show the cause with a count instead of a hundred echoes of it.
+    cause: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)

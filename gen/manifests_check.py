@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from gen.errors import UserError
 from gen.findings import ERROR, INFO, WARNING, Finding
 from gen.settings import Settings
 
@@ -59,7 +60,13 @@ def load(out_dir: Path, files: Iterable[str] | None = None, contents: dict[str, 
             continue
         if any(part.startswith(".") for part in rel.split("/")):
             continue
-        for document in yaml.load_all(data, Loader=loader):
+        try:
+            documents = list(yaml.load_all(data, Loader=loader))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise UserError(f"out/{rel}: not YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        for document in documents:
             if isinstance(document, dict):
                 manifests.append(Manifest(rel, document, len(data)))
     return manifests

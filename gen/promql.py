@@ -59,6 +59,15 @@ def substitute(
     return _VARIABLE.sub(replace, expr)
 
 
+_LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(?P<selector>.+?)\s*,\s*)?(?P<label>[A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.S)
+
+def label_values(query: str) -> tuple[str, str]:
+    """Grafana's label_values(selector, label) as (selector, label); a plain query as (query, "")."""
+    match = _LABEL_VALUES.match(query)
+    if not match:
+        return query, ""
+    return match.group("selector") or "", match.group("label")
+
 def parse(expr: str) -> Any:
     """The AST of a PromQL expression; ValueError with the parser's message when it is invalid."""
     import promql_parser

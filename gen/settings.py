@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -131,24 +132,42 @@ def _key_path(prefix: str, parts) -> str:
     return path.lstrip(".") or "(top level)"
 
 
+def _shown(value: Any) -> str:
+    return repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+
+
 def _describe(error) -> str:
-    """jsonschema's message, shortened: the full instance can be a whole mapping."""
-    if error.validator == "required":
+    """jsonschema's finding in words: never a raw regular expression or a schema fragment, and
+    never the whole instance (it can be a large mapping)."""
+    from gen.settings_schema import PATTERN_WORDS
+
+    value, rule, limit = error.instance, error.validator, error.validator_value
+    shown = _shown(value)
+    if rule == "required":
         return error.message
-    if error.validator == "additionalProperties":
-        return error.message.replace(" were unexpected", " are not allowed").replace(
-            " was unexpected", " is not allowed"
-        )
-    if error.validator in ("type", "enum", "pattern", "minLength", "maxLength", "exclusiveMinimum", "minimum"):
-        value = error.instance
-        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-        if error.validator == "type":
-            return f"{shown} is not of type {error.validator_value!r}"
-        if error.validator == "enum":
-            return f"{shown} is not one of {error.validator_value}"
-        if error.validator == "pattern":
-            return f"{shown} does not match {error.validator_value!r}"
-        return f"{shown}: {error.message.split(' is ', 1)[-1] if ' is ' in error.message else error.message}"
+    if rule == "additionalProperties":
+        extra = sorted(set(value) - set(error.schema.get("properties", {}))) if isinstance(value, dict) else []
+        names = ", ".join(repr(name) for name in extra)
+        return f"{names} {'is' if len(extra) == 1 else 'are'} not allowed" if extra else "unexpected keys"
+    if rule == "type":
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{shown} is not a finite number"
+        wanted = " or ".join(limit) if isinstance(limit, list) else limit
+        return f"{shown} is not of type {wanted!r}"
+    if rule == "enum":
+        return f"{shown} is not one of {', '.join(map(str, limit))}"
+    if rule == "pattern":
+        return f"{shown} {PATTERN_WORDS.get(limit, 'is not in the expected form')}"
+    if rule == "not" and isinstance(limit, dict) and "enum" in limit:
+        return f"{shown} is a reserved name"
+    if rule in ("minLength", "maxLength"):
+        return f"{shown} {'must have at least' if rule == 'minLength' else 'may have at most'} {limit} characters"
+    if rule in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {"minimum": "at least", "exclusiveMinimum": "greater than", "maximum": "at most",
+                 "exclusiveMaximum": "less than"}[rule]
+        return f"{shown} must be {words} {limit:g}"
+    if rule in ("minProperties", "minItems"):
+        return f"needs at least {limit} {'entry' if limit == 1 else 'entries'}"
     return error.message
 
 
@@ -157,7 +176,24 @@ def _validate(validator, instance: Any, file: str, prefix: str) -> None:
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        if "propertyNames" in first.schema_path:
+            # A key itself is wrong (an environment name): say so.
+            raise UserError(f"{file}: {_key_path(prefix, first.absolute_path)}: key {_describe(first)}{more}")
         raise UserError(f"{file}: {_key_path(prefix, first.absolute_path)}: {_describe(first)}{more}")
+
+
+def _finite_number(checker, value: Any) -> bool:
+    """JSON Schema's number, without NaN and the infinities, which YAML allows (.nan, .inf) and
+    neither Grafana's JSON nor a Prometheus comparison can use."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _validator_class():
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("number", _finite_number)
+    return validators.extend(Draft202012Validator, type_checker=checker)
 
 
 def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
@@ -196,24 +232,37 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
 
 def parse_settings(document: Any, path: Path) -> Settings:
     """Validate a parsed settings document and build the typed object."""
-    from jsonschema import Draft202012Validator
-
     from gen import settings_schema
 
+    Validator = _validator_class()
     file = path.name
-    _validate(Draft202012Validator(settings_schema.DOCUMENT), document, file, "")
+    _validate(Validator(settings_schema.DOCUMENT), document, file, "")
     defaults = document.get("defaults") or {}
     environments: dict[str, Environment] = {}
-    # One validator for every environment: a fleet of 200 clusters is 200 validations.
-    validator = Draft202012Validator(settings_schema.ENVIRONMENT)
+    # A fleet of 200 clusters is 200 environments. `defaults` was validated above; each
+    # environment's own keys are validated alone (a few keys, not the whole merged tree), and
+    # the merged tree is only checked for keys that must be there. Only when that finds
+    # something is the full merged validation run, for its message.
+    override_validator = Validator(settings_schema.DEFAULTS)
+    full_validator = Validator(settings_schema.ENVIRONMENT)
     for name, raw in document["environments"].items():
         merged = deep_merge(defaults, raw)
-        _validate(validator, merged, file, f"environments.{name}")
+        if not (override_validator.is_valid(raw) and _has_required(settings_schema.ENVIRONMENT, merged)):
+            _validate(full_validator, merged, file, f"environments.{name}")
         environments[name] = _from_mapping(name, merged)
 
     _check_unique(environments, file)
     argocd = ArgoSource(**document["argocd"]) if document.get("argocd") else None
     return Settings(path=path, environments=MappingProxyType(environments), argocd=argocd, raw=document)
+
+
+def _has_required(schema: Mapping[str, Any], value: Any) -> bool:
+    """Every key the schema requires is present, at every level (values are validated elsewhere)."""
+    if not isinstance(value, Mapping):
+        return schema.get("type") != "object"
+    if any(key not in value for key in schema.get("required", ())):
+        return False
+    return all(_has_required(sub, value[key]) for key, sub in schema.get("properties", {}).items() if key in value)
 
 
 def _check_unique(environments: Mapping[str, Environment], file: str) -> None:
@@ -243,14 +292,49 @@ def load_settings(path: str | Path = DEFAULT_SETTINGS_FILE) -> Settings:
         raise UserError(f"{path}: settings file not found (pass --settings FILE)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read settings: {exc}") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
     try:
-        document = yaml.load(text, Loader=loader)
+        document = yaml.load(text, Loader=unique_key_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise UserError(f"{path.name}{where}: invalid YAML: {problem}") from None
+    except DuplicateKey as exc:
+        raise UserError(f"{path.name}:{exc.line}: {exc}") from None
     if not isinstance(document, dict):
         raise UserError(f"{path.name}: (top level): expected a mapping with an 'environments' key")
     return parse_settings(document, path)
+
+
+class DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int, first_line: int):
+        super().__init__(f"duplicate key {key!r} (first at line {first_line}); YAML would silently keep the last")
+        self.line = line
+
+
+_LOADER = None
+
+
+def unique_key_loader():
+    """A safe YAML loader (libyaml when present: 10x faster) that refuses a key given twice in one
+    mapping, at any level: PyYAML would silently keep the last one."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            def construct_mapping(self, node, deep=False):
+                seen: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=True)
+                    line = key_node.start_mark.line + 1
+                    try:
+                        if key in seen:
+                            raise DuplicateKey(key, line, seen[key])
+                        seen[key] = line
+                    except TypeError:  # an unhashable key: the base class reports it
+                        continue
+                return super().construct_mapping(node, deep)
+
+        _LOADER = UniqueKeyLoader
+    return _LOADER

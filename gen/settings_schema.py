@@ -13,6 +13,26 @@ LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 PROM_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
+# At least one non-zero figure: a scrape interval of 0s would make every rate window empty.
+POSITIVE_DURATION = r"^(?=.*[1-9])" + PROM_DURATION[1:]
+
+# What each pattern means, in words: messages never show a raw regular expression.
+PATTERN_WORDS = {
+    DNS_LABEL: "must be a lowercase DNS label (a-z, 0-9 and '-', starting and ending with a letter or digit)",
+    PROM_DURATION: "must be a Prometheus duration such as 30s, 5m, 1h30m (units y w d h m s ms, largest first)",
+    POSITIVE_DURATION: "must be a Prometheus duration greater than zero, such as 15s or 1m",
+    LABEL_VALUE: "must be a Kubernetes label value: letters, digits, '-', '_' and '.', "
+                 "starting and ending with a letter or digit",
+    LABEL_KEY: "must be a Kubernetes label key: an optional DNS prefix and '/', then letters, digits, '-', '_' "
+               "and '.'",
+    PROM_LABEL_NAME: "must be a Prometheus label name: letters, digits and '_', not starting with a digit",
+    r"^[A-Za-z0-9_-]+$": "may only contain letters, digits, '-' and '_'",
+    r"^/": "must start with '/'",
+    r"^https?://": "must be an http:// or https:// URL",
+    r"^https?://[^#\s]+$": "must be an http:// or https:// URL without spaces or a '#' fragment",
+    r"^[^/\s][^\s]*[^/\s]$|^[^/\s]$": "must be a relative path without spaces, not starting or ending with '/'",
+}
+
 SEVERITIES = ["critical", "warning", "info"]
 
 # Directories of out/ that are not environments.
@@ -29,13 +49,23 @@ ALERTS_WITH_THRESHOLD = [
 ALERTS_WITHOUT_THRESHOLD = ["target_down", "no_successful_inference"]
 
 
-def _alert(with_threshold: bool, required: bool) -> dict:
+# The largest threshold that still means something; a larger one is a typo (or .inf).
+THRESHOLD_MAXIMUM = {
+    "error_ratio": 1,  # a ratio
+    "cpu_utilization": 1,  # a ratio
+    "request_latency_us": 3_600_000_000,  # one hour
+    "queue_time_us": 3_600_000_000,
+    "pending_requests": 10_000_000,
+}
+
+
+def _alert(name: str, with_threshold: bool, required: bool) -> dict:
     properties = {
         "for": {"type": "string", "pattern": PROM_DURATION, "minLength": 2},
         "severity": {"enum": SEVERITIES},
     }
     if with_threshold:
-        properties["threshold"] = {"type": "number", "exclusiveMinimum": 0}
+        properties["threshold"] = {"type": "number", "exclusiveMinimum": 0, "maximum": THRESHOLD_MAXIMUM[name]}
     schema = {"type": "object", "additionalProperties": False, "properties": properties}
     if required:
         schema["required"] = sorted(properties)
@@ -49,14 +79,14 @@ def _environment(required: bool) -> dict:
             schema["required"] = req
         return schema
 
-    alerts = {name: _alert(True, required) for name in ALERTS_WITH_THRESHOLD}
-    alerts.update({name: _alert(False, required) for name in ALERTS_WITHOUT_THRESHOLD})
+    alerts = {name: _alert(name, True, required) for name in ALERTS_WITH_THRESHOLD}
+    alerts.update({name: _alert(name, False, required) for name in ALERTS_WITHOUT_THRESHOLD})
     return obj(
         {
             "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
             "monitoring_namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
             "prometheus_release": {"type": "string", "pattern": LABEL_VALUE, "minLength": 1, "maxLength": 63},
-            "scrape_interval": {"type": "string", "pattern": PROM_DURATION, "minLength": 2},
+            "scrape_interval": {"type": "string", "pattern": POSITIVE_DURATION, "minLength": 2},
             "triton": obj(
                 {
                     "service_labels": {
@@ -65,7 +95,7 @@ def _environment(required: bool) -> dict:
                         "propertyNames": {"pattern": LABEL_KEY, "maxLength": 316},
                         "additionalProperties": {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
                     },
-                    "metrics_port": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 15},
+                    "metrics_port": {"type": "string", "pattern": DNS_LABEL, "maxLength": 15},
                     "metrics_path": {"type": "string", "pattern": r"^/"},
                     "job": {"type": "string", "pattern": LABEL_VALUE, "minLength": 1, "maxLength": 63},
                 },

@@ -35,7 +35,9 @@ def test_two_runs_give_identical_bytes(project):
     second = run_gen("dashboards", cwd=project)
     assert second.returncode == 0
     assert snapshot(project / "out") == files
-    assert "0 written, 0 removed" in second.stdout
+    # Nothing changed: say so, and where the files are (a fresh clone's first run looks like this).
+    assert "out is up to date: " in second.stdout
+    assert "import by hand, or `gen push`): out/grafana/dev/, out/grafana/prod/" in second.stdout
 
 
 def test_fresh_render_matches_committed_out(project, tmp_path):

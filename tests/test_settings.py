@@ -44,7 +44,7 @@ def _write(tmp_path: Path, mutate) -> Path:
         ),
         (
             lambda d: d["defaults"]["thresholds"]["cpu_utilization"].update({"for": "10 minutes"}),
-            "environments.yaml: defaults.thresholds.cpu_utilization.for: '10 minutes' does not match",
+            "environments.yaml: defaults.thresholds.cpu_utilization.for: '10 minutes' must be a Prometheus duration such as 30s",
         ),
         (
             lambda d: d["environments"]["prod"].pop("namespace"),
@@ -52,15 +52,15 @@ def _write(tmp_path: Path, mutate) -> Path:
         ),
         (
             lambda d: d["environments"]["dev"].update(namespce="x"),
-            "environments.yaml: environments.dev: Additional properties are not allowed ('namespce'",
+            "environments.yaml: environments.dev: 'namespce' is not allowed",
         ),
         (
             lambda d: d["environments"]["dev"].update(namespace="Triton_Dev"),
-            "environments.yaml: environments.dev.namespace: 'Triton_Dev' does not match",
+            "environments.yaml: environments.dev.namespace: 'Triton_Dev' must be a lowercase DNS label",
         ),
         (
             lambda d: d["environments"].update(argocd=d["environments"]["dev"]),
-            "environments.yaml: environments: 'argocd' should not be valid under",
+            "environments.yaml: environments: key 'argocd' is a reserved name",
         ),
         (
             lambda d: d["environments"]["prod"]["grafana"].update(folder_uid="triton-dev"),
@@ -68,7 +68,32 @@ def _write(tmp_path: Path, mutate) -> Path:
         ),
         (
             lambda d: d["environments"]["dev"].update(thresholds={"error_ratio": {"severity": "page"}}),
-            "environments.yaml: environments.dev.thresholds.error_ratio.severity: 'page' is not one of",
+            "environments.yaml: environments.dev.thresholds.error_ratio.severity: 'page' is not one of critical, warning, info",
+        ),
+        # YAML's .nan and .inf are floats: Grafana's JSON cannot hold them and `> nan` never fires.
+        (
+            lambda d: d["environments"]["dev"].update(thresholds={"error_ratio": {"threshold": float("nan")}}),
+            "environments.yaml: environments.dev.thresholds.error_ratio.threshold: nan is not a finite number",
+        ),
+        (
+            lambda d: d["environments"]["dev"].update(thresholds={"request_latency_us": {"threshold": float("inf")}}),
+            "environments.yaml: environments.dev.thresholds.request_latency_us.threshold: inf is not a finite number",
+        ),
+        (
+            lambda d: d["environments"]["dev"].update(thresholds={"error_ratio": {"threshold": 5}}),
+            "environments.yaml: environments.dev.thresholds.error_ratio.threshold: 5 must be at most 1",
+        ),
+        (
+            lambda d: d["environments"]["dev"].update(scrape_interval="0s"),
+            "environments.yaml: environments.dev.scrape_interval: '0s' must be a Prometheus duration greater than zero",
+        ),
+        (
+            lambda d: d["environments"].update({"Dev-1": d["environments"]["dev"]}),
+            "environments.yaml: environments: key 'Dev-1' must be a lowercase DNS label",
+        ),
+        (
+            lambda d: d["environments"].update({"a" * 31: d["environments"]["dev"]}),
+            "environments.yaml: environments: key '" + "a" * 31 + "' may have at most 30 characters",
         ),
     ],
 )
@@ -78,6 +103,22 @@ def test_bad_settings_name_file_and_key_path(tmp_path, mutate, expected):
         load_settings(path)
     assert str(excinfo.value).startswith(expected)
     assert "\n" not in str(excinfo.value)
+    # In words: never a raw regular expression or a piece of JSON Schema.
+    for raw in ("^[", "does not match", "should not be valid", "{'enum'", "Additional properties"):
+        assert raw not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("text, line, key", [
+    ("environments:\n  dev:\n    namespace: a\n  dev:\n    namespace: b\n", 4, "dev"),
+    ("defaults:\n  scrape_interval: 15s\n  scrape_interval: 30s\nenvironments:\n  dev: {}\n", 3, "scrape_interval"),
+    ("environments:\n  dev:\n    thresholds:\n      error_ratio: {threshold: 0.1, threshold: 0.2}\n", 4, "threshold"),
+])
+def test_duplicate_keys_are_refused_at_every_level_naming_the_line(tmp_path, text, line, key):
+    path = tmp_path / "environments.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as excinfo:
+        load_settings(path)
+    assert str(excinfo.value).startswith(f"environments.yaml:{line}: duplicate key '{key}'")
 
 
 def test_invalid_yaml_names_line(tmp_path):

@@ -126,11 +126,42 @@ def test_table_output_lists_findings(project):
     path.write_text(json.dumps(model))
     result = run_gen("validate", "--env", "dev", cwd=project)
     assert result.returncode == 1
-    header, row, summary = result.stdout.splitlines()
-    assert header.split() == ["SEVERITY", "OBJECT", "QUERY", "FINDING", "HINT"]
-    assert row.startswith("error") and "triton-dev / panel 'Pending requests'" in row
-    assert "unit 'furlongs' is not a Grafana unit id" in row
-    assert summary.startswith("1 error, 0 warnings, 0 infos; static")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("error    triton-dev / panel 'Pending requests': ")
+    assert "unit 'furlongs' is not a Grafana unit id" in " ".join(lines[:-1])
+    assert all(line.startswith(" " * 9) for line in lines[1:-1])
+    assert lines[-1].startswith("1 error, 0 warnings, 0 infos; static")
+
+
+def test_table_never_cuts_a_hint_off_on_a_narrow_terminal():
+    from gen.findings import Finding
+    from gen.validate.report import table
+
+    hint = "check the ServiceMonitor's release label against the Prometheus serviceMonitorSelector " * 3
+    text = table([Finding("error", "dev: Triton targets", "no scraped Triton target", "up{job='triton'}", hint=hint,
+                          check="live-targets")], width=40)
+    assert " ".join(" ".join(text.split("hint:", 1)[1].split()).split()) == " ".join(hint.split())
+    assert all(len(line) <= 60 or " " not in line.strip() for line in text.splitlines())
+
+
+def test_findings_that_one_cause_explains_are_counted_under_it():
+    from gen.findings import Finding
+    from gen.validate.live import attribute_causes
+    from gen.validate.report import table
+
+    cause = Finding("error", "dev: Triton targets (job triton, namespace triton-dev)",
+                    "no scraped Triton target in the environment's namespace", hint="no Triton target at all: " * 4,
+                    check="live-targets")
+    echoes = [Finding("warning", f"triton-dev / panel 'P{i}' / A", "returns no data", check="live-panel")
+              for i in range(60)] + [Finding("error", f"dev: metric m{i}", "absent", check="live-metric")
+                                     for i in range(40)]
+    other = Finding("error", "triton-dev / panel 'X'", "unit 'furlongs' is not a Grafana unit id", check="panel-units")
+    findings = attribute_causes([cause, *echoes, other])
+    assert sum(1 for f in findings if f.cause == cause.object) == 100
+    text = table(findings, width=100)
+    assert text.splitlines()[0].startswith("error    dev: Triton targets")
+    assert "and 100 more findings that follow from this (40 metric, 60 panel)" in " ".join(text.split())
+    assert "P17" not in text and "furlongs" in text
 
 
 def test_env_flag_limits_static_findings(project):

@@ -27,16 +27,33 @@ from gen.commands.common import (
 )
 
 
-def _credentials(token_file: Path | None):
+def _credentials(token_file: Path | None, grafana_url: str):
+    """(URL without credentials, Credentials). One rule, stated in --help: --token-file, then
+    GRAFANA_TOKEN, then user:password in the URL, then GRAFANA_USER/GRAFANA_PASSWORD; the first
+    given wins and a warning names the ones ignored."""
     from gen.errors import UserError
     from gen.push.client import Credentials
+    from gen.secrets import check_url, register, register_basic, split_credentials
 
+    url, in_url = split_credentials(check_url(grafana_url, "--grafana-url"))
     token = read_secret(token_file, "GRAFANA_TOKEN", "token")
-    if token:
-        return Credentials(token=token)
     user, password = os.environ.get("GRAFANA_USER"), os.environ.get("GRAFANA_PASSWORD")
+    register(password)
+    offered = [name for name, given in (
+        ("--token-file" if token_file else "GRAFANA_TOKEN", token),
+        ("credentials in --grafana-url", in_url),
+        ("GRAFANA_USER/GRAFANA_PASSWORD", user and password),
+    ) if given]
+    if len(offered) > 1:
+        typer.echo(f"warning: using {offered[0]}; ignoring {', '.join(offered[1:])}", err=True)
+    if token:
+        return url, Credentials(token=token)
+    if in_url:
+        register_basic(*in_url)
+        return url, Credentials(basic=in_url)
     if user and password:
-        return Credentials(basic=(user, password))
+        register_basic(user, password)
+        return url, Credentials(basic=(user, password))
     raise UserError("no Grafana credentials: set GRAFANA_TOKEN (a service-account token), pass --token-file FILE, "
                     "or set GRAFANA_USER and GRAFANA_PASSWORD")
 
@@ -61,13 +78,14 @@ def push(
     from gen.push.client import GrafanaClient
     from gen.push.push import Options, git_revision
     from gen.push.push import push as run_push
+    from gen.secrets import scrub
     from gen.settings import load_settings
 
     loaded = load_settings(settings)
     envs = loaded.select(env)
     out_dir = (out or loaded.root / "out").resolve()
     ca_bundle = check_ca_cert(ca_cert)
-    credentials = _credentials(token_file)
+    grafana_url, credentials = _credentials(token_file, grafana_url)
     revision = git_revision(loaded.root)
     options = Options(
         dry_run=dry_run, force=force, concurrency=concurrency,
@@ -75,7 +93,7 @@ def push(
         message=f"triton-obs gen push, definitions at git {revision}",
     )
     client = GrafanaClient(grafana_url, credentials, ca_bundle, insecure, timeout,
-                           pool=concurrency * 2)
+                           pool=concurrency * 2, notice=lambda line: typer.echo(line, err=True))
     show = is_terminal() and output_format == Format.table and not dry_run
     done = [0]
 
@@ -89,12 +107,12 @@ def push(
         sys.stderr.write("\r\033[K")
     counters = client.counters
     if output_format == Format.json:
-        typer.echo(json.dumps({
+        typer.echo(scrub(json.dumps({
             "ok": result.ok, "dry_run": dry_run, "grafana_url": grafana_url,
             "folders_created": result.folders_created,
             "requests": counters.requests, "writes": counters.writes, "retries": counters.retries,
             "dashboards": [o.as_dict() for o in result.outcomes],
-        }, indent=2, ensure_ascii=False))
+        }, indent=2, ensure_ascii=False)))
     else:
         _table(result, dry_run, counters)
     if not result.ok:
@@ -102,13 +120,15 @@ def push(
 
 
 def _table(result, dry_run: bool, counters) -> None:
+    from gen.secrets import scrub
+
     rows = [("ENV", "DASHBOARD", "ACTION", "RESULT", "DETAIL")]
     for o in sorted(result.outcomes, key=lambda o: (o.env, o.uid)):
         detail = o.detail + (f" (backup: {o.backup})" if o.backup else "")
         rows.append((o.env, o.uid, o.action, "dry-run" if dry_run else o.result, detail))
     sizes = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        typer.echo("  ".join(cell.ljust(sizes[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+        typer.echo(scrub("  ".join(cell.ljust(sizes[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]))
     counts: dict[str, int] = {}
     for o in result.outcomes:
         counts[o.action] = counts.get(o.action, 0) + 1

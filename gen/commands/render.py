@@ -46,9 +46,27 @@ def run(targets: list[str], settings_path: Path, out: Path | None, env: str | No
         typer.echo(f"wrote {shown}/{rel}")
     for rel in plan.delete:
         typer.echo(f"removed {shown}/{rel}")
-    typer.echo(
-        f"{len(plan.write)} written, {len(plan.delete)} removed, {len(plan.unchanged)} unchanged in {shown}"
-    )
+    if plan.clean:
+        typer.echo(f"{shown} is up to date: {len(plan.unchanged)} files, nothing to write")
+    else:
+        typer.echo(f"{len(plan.write)} written, {len(plan.delete)} removed, {len(plan.unchanged)} unchanged in {shown}")
+    for line in _where(result.artifacts, shown):
+        typer.echo(line)
+
+
+def _where(artifacts, shown: str) -> list[str]:
+    """Where the files are, for someone who just ran the command on a fresh clone."""
+    dirs = sorted({a.path.rsplit("/", 1)[0] for a in artifacts if "/" in a.path})
+    grafana = [d for d in dirs if d.startswith("grafana/")]
+    manifests = [d for d in dirs if "/" not in d and d not in ("grafana", "argocd")]
+    lines = []
+    if grafana:
+        lines.append("dashboard JSON (import by hand, or `gen push`): " + ", ".join(f"{shown}/{d}/" for d in grafana))
+    if manifests:
+        lines.append("manifests (`kubectl apply -k` or Argo CD): " + ", ".join(f"{shown}/{d}/" for d in manifests))
+    if any(d.startswith("argocd") for d in dirs):
+        lines.append(f"Argo CD Applications: {shown}/argocd/")
+    return lines
 
 
 def _shown(out_dir: Path) -> str:

@@ -44,6 +44,7 @@ def validate(
 ) -> None:
     """Check out/ offline, and live with --prometheus-url."""
     from gen.errors import UserError
+    from gen.secrets import scrub
     from gen.settings import load_settings
     from gen.validate import inventory as inventory_mod
     from gen.validate import report, static
@@ -60,9 +61,12 @@ def validate(
     ]
     queries_run = None
     if prometheus_url:
-        from gen.validate.client import Auth, PrometheusClient, parse_headers, public_url
+        from gen.validate.client import Auth, PrometheusClient, parse_headers
         from gen.validate.live import Context, run
 
+        from gen.secrets import check_url, register_basic, split_credentials
+
+        prometheus_url, in_url = split_credentials(check_url(prometheus_url, "--prometheus-url"))
         token = read_secret(bearer_token_file, "PROMETHEUS_TOKEN", "token")
         basic = None
         if basic_auth_user:
@@ -70,9 +74,16 @@ def validate(
             if password is None:
                 raise UserError("--basic-auth-user needs PROMETHEUS_PASSWORD or --basic-auth-password-file")
             basic = (basic_auth_user, password)
+        offered = [name for name, given in (("a bearer token", token), ("--basic-auth-user", basic),
+                                            ("credentials in --prometheus-url", in_url)) if given]
+        if len(offered) > 1:
+            typer.echo(f"warning: using {offered[0]}; ignoring {', '.join(offered[1:])}", err=True)
+        basic = None if token else basic or in_url
+        if basic:
+            register_basic(*basic)
         headers = parse_headers(header or [])
-        client = PrometheusClient(prometheus_url, Auth(token, basic, headers), check_ca_cert(ca_cert), insecure, timeout)
-        prometheus_url = public_url(prometheus_url)
+        client = PrometheusClient(prometheus_url, Auth(token, basic, headers), check_ca_cert(ca_cert), insecure,
+                                  timeout)
         queries_run = 0
         show = is_terminal() and output_format == Format.table
         started = time.monotonic()
@@ -92,13 +103,13 @@ def validate(
         extra = {"prometheus_url": prometheus_url, "environments": sorted(env_names)}
         if queries_run is not None:
             extra.update(queries=queries_run, seconds=round(elapsed, 3))
-        typer.echo(report.as_json(findings, **extra))
+        typer.echo(scrub(report.as_json(findings, **extra)))
     else:
         text = report.table(findings)
         if text:
-            typer.echo(text)
+            typer.echo(scrub(text))
         scope = f"live against {prometheus_url}" if prometheus_url else "static (no --prometheus-url)"
-        typer.echo(f"{report.summary(findings, queries_run)}; {scope}; environments: {', '.join(sorted(env_names))}")
+        typer.echo(scrub(f"{report.summary(findings, queries_run)}; {scope}; environments: {', '.join(sorted(env_names))}"))
     if any(f.severity == "error" for f in findings):
         raise typer.Exit(1)
 

@@ -11,12 +11,14 @@ import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Callable
 
 from gen.errors import UserError
+from gen.secrets import scrub
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 30.0
+NOTICE_AFTER_S = 2.0  # a shorter wait goes unmentioned
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class Counters:
 
 class GrafanaClient:
     def __init__(self, url: str, credentials: Credentials, ca_cert: str | None = None, insecure: bool = False,
-                 timeout: float = 30.0, retries: int = 5, backoff_s: float = 0.5, pool: int = 8):
+                 timeout: float = 30.0, retries: int = 5, backoff_s: float = 0.5, pool: int = 8,
+                 notice: Callable[[str], None] | None = None):
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -53,6 +56,7 @@ class GrafanaClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff_s = backoff_s
+        self.notice = notice  # a line for the user while we wait (a long Retry-After)
         self.session = requests.Session()
         self.session.verify = ca_cert if ca_cert else not insecure
         adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
@@ -91,7 +95,7 @@ class GrafanaClient:
                 attempt += 1
                 continue
             if response.status_code in RETRY_STATUSES and attempt < self.retries:
-                self._wait(attempt, response.headers.get("Retry-After"))
+                self._wait(attempt, response.headers.get("Retry-After"), f"{what}: Grafana answered {response.status_code}")
                 attempt += 1
                 continue
             if 200 <= response.status_code < 300:
@@ -101,21 +105,28 @@ class GrafanaClient:
                     raise GrafanaError(response.status_code, f"{what}: the answer is not JSON") from None
             raise self._error(response, what)
 
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
+    def _wait(self, attempt: int, retry_after: str | None, why: str = "") -> None:
         with self._lock:
             self.counters.retries += 1
         delay = _retry_after_seconds(retry_after)
         if delay is None:
             # Full jitter: concurrent clients do not retry in lock-step.
             delay = random.uniform(0, self.backoff_s * (2 ** attempt))
-        time.sleep(min(delay, MAX_RETRY_AFTER_S))
+        delay = min(delay, MAX_RETRY_AFTER_S)
+        if retry_after and delay >= NOTICE_AFTER_S and self.notice:
+            self.notice(f"{why or 'Grafana is busy'}: waiting {delay:.0f}s as its Retry-After asks, "
+                        f"before retry {attempt + 1} of {self.retries}")
+        time.sleep(delay)
 
     def _error(self, response, what: str) -> GrafanaError:
         try:
             body = response.json()
         except ValueError:
-            body = {}
-        message = str(body.get("message") or response.reason or "")
+            body = {"message": response.text}
+        if not isinstance(body, dict):
+            body = {"message": response.text}
+        # A server may echo our own request (Authorization header included) in its error body.
+        message = scrub(" ".join(str(body.get("message") or response.reason or "").split()))[:300]
         api_status = str(body.get("status") or "")
         code = response.status_code
         explain = {
@@ -125,7 +136,7 @@ class GrafanaClient:
             412: f"precondition failed (412, {api_status or 'conflict'}): {message}",
             413: "Grafana refused the request as too large (413): raise its max request size or split the dashboard",
         }.get(code, f"Grafana answered {code}: {message}")
-        return GrafanaError(code, f"{what}: {explain}", api_status)
+        return GrafanaError(code, scrub(f"{what}: {explain}"), api_status)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -142,8 +153,8 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 def _short(exc: Exception, limit: int = 160) -> str:
-    text = " ".join(str(exc).split())
+    text = scrub(" ".join(str(exc).split()))
     for marker in ("Failed to establish a new connection: ", "Caused by "):
         if marker in text:
             text = text.split(marker, 1)[1]
-    return text[:limit]
+    return text.strip("()'\" ")[:limit]

@@ -17,6 +17,7 @@ from gen import definitions
 from gen.render import k8s
 from gen.errors import UserError
 from gen.render.grafana_json import iter_panels, normalise
+from gen.promql import label_values
 from gen.outdir import Artifact
 from gen.settings import Environment, Settings
 
@@ -76,6 +77,25 @@ def _check(built: BuiltDashboard) -> None:
         for target in targets:
             if not str(target.get("expr", "")).strip():
                 raise UserError(f"{where}: panel '{title}': target {target.get('refId', '?')}: expr is empty")
+            _check_parses(target["expr"], f"{where}: panel '{title}': target {target.get('refId', '?')}: expr")
+    for variable in (built.model.get("templating") or {}).get("list") or []:
+        if variable.get("type") == "query":
+            query = variable.get("query")
+            query = query.get("query", "") if isinstance(query, dict) else str(query or "")
+            selector, _ = label_values(query)
+            if selector.strip():
+                _check_parses(selector, f"{where}: variable '{variable.get('name', '?')}': query")
+
+
+def _check_parses(expr: str, where: str) -> None:
+    """A query must parse once Grafana's variables and macros are substituted, exactly as
+    `gen validate` checks it: a broken query is refused at build time, not shipped."""
+    from gen.promql import parse, substitute
+
+    try:
+        parse(substitute(str(expr)))
+    except ValueError as exc:
+        raise UserError(f"{where}: does not parse as PromQL: {' '.join(str(exc).split())}") from None
 
 
 def _check_unique(dashboards: list[BuiltDashboard]) -> None:

@@ -15,7 +15,8 @@ from gen.errors import UserError
 class Auth:
     bearer_token: str | None = None
     basic: tuple[str, str] | None = None
-    # Extra request headers (tenant headers such as X-Scope-OrgID); their values are secrets too.
+    # Extra request headers (a tenant's X-Scope-OrgID for Mimir, Cortex, VictoriaMetrics cluster);
+    # their values are secrets too.
     headers: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:  # never show a secret, even in a traceback
@@ -23,51 +24,34 @@ class Auth:
         names = ", ".join(name for name, _ in self.headers)
         return f"Auth({kind}{'; headers: ' + names if names else ''})"
 
-    def secrets(self) -> list[str]:
-        values = [self.bearer_token, self.basic[1] if self.basic else None, *(v for _, v in self.headers)]
-        return [v for v in values if v]
-
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Headers the client sets itself; overriding them would break the requests.
-_RESERVED_HEADERS = {"host", "content-length", "content-type", "accept-encoding", "connection"}
+_RESERVED_HEADERS = {"host", "content-length", "content-type", "accept-encoding", "connection", "authorization"}
 
 
 def parse_headers(values: list[str]) -> tuple[tuple[str, str], ...]:
     """--header NAME=VALUE options. A mistake names the option by position and the header by
-    name, never by value: the value may be a secret."""
+    name, never the value, which may be a secret; every value is registered as one, so nothing
+    this process prints carries it (gen.secrets.scrub)."""
+    from gen.secrets import register
+
     headers = []
     for index, value in enumerate(values, start=1):
         name, sep, content = value.partition("=")
-        name = name.strip()
+        name, content = name.strip(), content.strip()
         if not sep or not name:
             raise UserError(f"--header #{index}: expected NAME=VALUE (for example X-Scope-OrgID=team-a)")
         if not _HEADER_NAME.match(name):
             raise UserError(f"--header #{index}: '{name}' is not a valid HTTP header name")
         if name.lower() in _RESERVED_HEADERS:
-            raise UserError(f"--header #{index}: '{name}' is set by gen itself and cannot be overridden")
-        if not content or any(c in content for c in "\r\n\0"):
-            raise UserError(f"--header #{index}: the value of '{name}' is empty or holds a line break")
+            hint = "; use --bearer-token-file or --basic-auth-user" if name.lower() == "authorization" else ""
+            raise UserError(f"--header #{index}: '{name}' is set by gen itself and cannot be given here{hint}")
+        if not content or any(not (0x20 <= ord(ch) <= 0x7E) for ch in content):
+            raise UserError(f"--header #{index}: the value of '{name}' is empty or not printable ASCII")
+        register(content)
         headers.append((name, content))
     return tuple(headers)
-
-
-def public_url(url: str) -> str:
-    """The URL as it may be printed: without user:password@ and without a query string."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/")
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """A server may echo a header back in an error (a tenant id, a token): never print it."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 class QueryError(Exception):
@@ -81,15 +65,14 @@ class PrometheusClient:
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
 
-        # A path prefix is kept: VictoriaMetrics cluster serves /select/<tenant>/prometheus/api/v1/...,
-        # Mimir /prometheus/api/v1/..., and the API paths are appended to it.
+        from gen.secrets import redact_url
+
         self.url = url.rstrip("/")
-        self.shown = public_url(url)
+        self.shown = redact_url(self.url)  # for messages: never the credentials
         self.timeout = timeout
         auth = auth or Auth()
-        from urllib.parse import urlsplit
-
-        self._secrets = auth.secrets() + [p for p in (urlsplit(url).password, urlsplit(url).query) if p]
+        # A path prefix in the URL is kept and the API paths are appended to it: VictoriaMetrics
+        # cluster serves /select/<tenant>/prometheus/api/v1/..., Mimir /prometheus/api/v1/....
         self._headers = dict(auth.headers)
         if auth.bearer_token:
             self._headers["Authorization"] = f"Bearer {auth.bearer_token}"
@@ -109,38 +92,59 @@ class PrometheusClient:
             response = self.session.get(self.url + path, params=params, headers=self._headers, auth=self._auth,
                                         timeout=self.timeout, verify=self.session.verify)
         except requests.exceptions.SSLError as exc:
-            raise UserError(f"{self.shown}: TLS verification failed ({self._redact(_reason(exc))}); "
-                            "pass --ca-cert FILE") from None
+            raise UserError(f"{self.shown}: TLS verification failed ({_reason(exc)}); pass --ca-cert FILE") from None
         except requests.exceptions.RequestException as exc:
-            raise UserError(f"{self.shown}: Prometheus is unreachable: {self._redact(_reason(exc))}") from None
+            raise UserError(f"{self.shown}: Prometheus is unreachable: {_reason(exc)}") from None
         if response.status_code in (401, 403):
             raise UserError(f"{self.shown}: Prometheus answered {response.status_code}: check the credentials "
-                            "(--bearer-token-file, PROMETHEUS_TOKEN, --basic-auth-user with PROMETHEUS_PASSWORD, "
-                            "--header for a tenant)")
-        if response.status_code == 404 and path == "/api/v1/query":
-            raise UserError(f"{self.shown}: no Prometheus API here ({path} answered 404): check the URL's path "
-                            "prefix (VictoriaMetrics cluster: /select/<tenant>/prometheus, Mimir: /prometheus)")
+                            "(--bearer-token-file, PROMETHEUS_TOKEN, --basic-auth-user with PROMETHEUS_PASSWORD; "
+                            "--header for a tenant header such as X-Scope-OrgID)")
         if response.status_code != 200:
-            raise QueryError(self._redact(f"HTTP {response.status_code}: {_body(response)}"))
+            raise QueryError(f"HTTP {response.status_code}: {_body(response)}")
         try:
-            return response.json().get("data")
+            document = response.json()
         except ValueError:
-            raise UserError(f"{self.shown}: not a Prometheus API (answer to {path} is not JSON)") from None
-
-    def _redact(self, text: str) -> str:
-        return redact(text, self._secrets)
+            raise UserError(f"{self.shown}: not a Prometheus API (the answer to {path} is not JSON)") from None
+        if not isinstance(document, dict) or "data" not in document:
+            raise UserError(f"{self.shown}: not a Prometheus API (the answer to {path} has no 'data' field)")
+        return document["data"]
 
     def probe(self) -> None:
-        """Exit 2 early, with one line, when the server is unreachable or refuses us."""
-        self._get("/api/v1/query", {"query": "1"})
+        """Exit 2 early, with one line, when the server is unreachable, refuses us, or is not a
+        Prometheus API (a wrong path prefix is the usual cause)."""
+        try:
+            data = self._get("/api/v1/query", {"query": "1"})
+        except QueryError as exc:
+            status = str(exc).split(":", 1)[0]
+            if status == "HTTP 404":
+                raise UserError(
+                    f"{self.shown}: {self.shown}/api/v1/query is not found (404): is a path prefix missing from "
+                    "--prometheus-url (e.g. /prometheus for Mimir, /select/0/prometheus for VictoriaMetrics "
+                    "cluster), or is this not a Prometheus API?") from None
+            raise UserError(f"{self.shown}: the test query failed with {exc}; the server is not healthy") from None
+        if not isinstance(data, dict) or data.get("resultType") not in ("scalar", "vector") \
+                or not isinstance(data.get("result"), (list, tuple)):
+            raise UserError(f"{self.shown}: not a Prometheus API: the answer to the query '1' has the wrong shape")
 
     def query(self, expr: str) -> list[dict]:
-        return self._call(lambda: self.prom.custom_query(expr))
+        return self._series(self._call(lambda: self.prom.custom_query(expr)), "value")
 
     def query_range(self, expr: str, seconds: float, step: float) -> list[dict]:
         end = dt.datetime.now(dt.timezone.utc)
         start = end - dt.timedelta(seconds=seconds)
-        return self._call(lambda: self.prom.custom_query_range(expr, start, end, f"{max(int(step), 1)}s"))
+        return self._series(self._call(lambda: self.prom.custom_query_range(expr, start, end, f"{max(int(step), 1)}s")),
+                            "values")
+
+    def _series(self, result: Any, field: str) -> list[dict]:
+        """A query's result, checked: every caller reads s["metric"] and s[field] without fear."""
+        if isinstance(result, list) and all(
+                isinstance(s, dict) and isinstance(s.get("metric"), dict) and isinstance(s.get(field), list)
+                for s in result):
+            return result
+        if field == "value" and isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+            return [{"metric": {}, "value": result}]  # a scalar answer
+        raise UserError(f"{self.shown}: not a Prometheus API: a query answer has the wrong shape "
+                        f"(expected a list of series with 'metric' and '{field}')")
 
     def label_values(self, label: str, selector: str, seconds: float) -> list[str]:
         import time
@@ -149,19 +153,22 @@ class PrometheusClient:
         if selector:
             params["match[]"] = selector
         data = self._call(lambda: self._get(f"/api/v1/label/{label}/values", params))
-        return list(data or [])
+        return [str(value) for value in data] if isinstance(data, list) else []
 
     def metadata(self) -> dict[str, list[dict]]:
         try:
-            return self._get("/api/v1/metadata") or {}
+            data = self._get("/api/v1/metadata")
         except QueryError:
             return {}
+        return data if isinstance(data, dict) else {}
 
     def targets(self) -> list[dict]:
         try:
-            return (self._get("/api/v1/targets", {"state": "active"}) or {}).get("activeTargets") or []
+            data = self._get("/api/v1/targets", {"state": "active"})
         except QueryError:
             return []
+        targets = data.get("activeTargets") if isinstance(data, dict) else None
+        return [t for t in targets if isinstance(t, dict)] if isinstance(targets, list) else []
 
     def _call(self, fn):
         import requests
@@ -170,11 +177,15 @@ class PrometheusClient:
         try:
             return fn()
         except PrometheusApiClientException as exc:
-            raise QueryError(self._redact(_short(str(exc)))) from None
+            raise QueryError(_short(str(exc))) from None
         except requests.exceptions.Timeout:
             raise QueryError(f"timed out after {self.timeout:g}s") from None
         except requests.exceptions.RequestException as exc:
-            raise QueryError(self._redact(_reason(exc))) from None
+            raise QueryError(_reason(exc)) from None
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # prometheus-api-client reads the answer's fields without checking them.
+            raise UserError(f"{self.shown}: not a Prometheus API: an answer has the wrong shape "
+                            f"({type(exc).__name__}: {_short(str(exc), 80)})") from None
 
 
 def _reason(exc: Exception) -> str:
@@ -193,5 +204,7 @@ def _body(response) -> str:
 
 
 def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+    from gen.secrets import scrub
+
+    text = scrub(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"

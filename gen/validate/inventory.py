@@ -5,12 +5,12 @@ Everything is read from out/ (what ships), not from the definitions."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from gen.errors import UserError
+from gen.promql import label_values
 from gen.render.grafana_json import iter_panels
 
 
@@ -114,17 +114,6 @@ class Inventory:
         return found
 
 
-_LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(?P<selector>.+?)\s*,\s*)?(?P<label>[A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.S)
-
-
-def label_values(query: str) -> tuple[str, str]:
-    """Grafana's label_values(selector, label) as (selector, label); a plain query as (query, "")."""
-    match = _LABEL_VALUES.match(query)
-    if not match:
-        return query, ""
-    return match.group("selector") or "", match.group("label")
-
-
 def load(out_dir: Path) -> Inventory:
     import yaml
 
@@ -137,6 +126,8 @@ def load(out_dir: Path) -> Inventory:
             model = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise UserError(f"out/{rel}: not a dashboard JSON: {exc}") from None
+        if not isinstance(model, dict):
+            raise UserError(f"out/{rel}: not a dashboard JSON: the top level is not an object")
         inventory.dashboards.append(Dashboard(path.parent.name, rel, model))
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for path in sorted(out_dir.glob("*/prometheusrule-*.yaml")):
@@ -144,8 +135,17 @@ def load(out_dir: Path) -> Inventory:
         try:
             document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
         except (OSError, yaml.YAMLError) as exc:
-            raise UserError(f"out/{rel}: not YAML: {exc}") from None
-        for group in ((document or {}).get("spec") or {}).get("groups") or []:
-            for rule in group.get("rules") or []:
-                inventory.rules.append(Rule(path.parent.name, rel, group.get("name", "?"), rule))
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise UserError(f"out/{rel}: not YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        spec = document.get("spec") if isinstance(document, dict) else None
+        groups = spec.get("groups") if isinstance(spec, dict) else None
+        if not isinstance(groups, list) or not all(
+                isinstance(g, dict) and isinstance(g.get("rules"), list) and all(isinstance(r, dict) for r in g["rules"])
+                for g in groups):
+            raise UserError(f"out/{rel}: not a PrometheusRule: spec.groups must be a list of groups with rules "
+                            "(run `gen build` to regenerate it)")
+        for group in groups:
+            for rule in group["rules"]:
+                inventory.rules.append(Rule(path.parent.name, rel, str(group.get("name", "?")), rule))
     return inventory

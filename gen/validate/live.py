@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from gen.findings import ERROR, INFO, WARNING, Finding
@@ -394,9 +394,25 @@ def _parallel(ctx: Context, fn, items: list) -> list[Finding]:
     return found
 
 
+# What follows from an environment without any scraped Triton target: every metric absent, every
+# panel, variable and recording rule empty.
+FOLLOWS_FROM_NO_TARGET = {"live-metric", "live-label", "live-variable", "live-panel", "live-rule"}
+
+
 def run(ctx: Context) -> list[Finding]:
     ctx.client.probe()
     findings: list[Finding] = []
     for _, check in LIVE_CHECKS:
         findings.extend(check(ctx))
-    return findings
+    return attribute_causes(findings)
+
+
+def attribute_causes(findings: list[Finding]) -> list[Finding]:
+    """Mark the findings that a missing Triton target explains, so that the cause is read first."""
+    cause = next((f for f in findings if f.check == "live-targets" and f.severity == ERROR
+                  and f.message.startswith("no scraped Triton target")), None)
+    if cause is None:
+        return findings
+    return [replace(f, cause=cause.object)
+            if f.check in FOLLOWS_FROM_NO_TARGET and f.severity in (ERROR, WARNING) and "failed" not in f.message
+            else f for f in findings]

@@ -1,36 +1,53 @@
-"""Findings as a table for people or JSON for CI."""
+"""Findings as text for people (a block per finding, nothing cut off) or JSON for CI."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import textwrap
 from collections import Counter
 
 from gen.findings import ERROR, SEVERITY_ORDER, Finding
 
-COLUMNS = ("severity", "object", "query", "message", "hint")
-HEADERS = ("SEVERITY", "OBJECT", "QUERY", "FINDING", "HINT")
+INDENT = 9  # the width of the severity column
+MIN_WIDTH = 60
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (SEVERITY_ORDER.get(f.severity, 9), f.object, f.message))
 
 
-def _short(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    # Wrapped, never cut: a hint in a CI log or on a narrow terminal is read in full.
+    return textwrap.wrap(" ".join(text.split()), width=width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False) or [first.rstrip()]
 
 
 def table(findings: list[Finding], width: int | None = None) -> str:
+    """One block per finding: severity, object and message, then the query and the hint. A
+    finding explained by another is not repeated: its cause says how many it explains."""
     if not findings:
         return ""
-    width = width or shutil.get_terminal_size((160, 20)).columns
-    limits = {"severity": 8, "object": 48, "query": 48, "message": 80, "hint": 60}
-    if width < 200:
-        limits.update(query=32, message=64, hint=40)
-    rows = [HEADERS] + [tuple(_short(str(getattr(f, c)), limits[c]) for c in COLUMNS) for f in ordered(findings)]
-    sizes = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(sizes[i]) for i, cell in enumerate(row)).rstrip() for row in rows)
+    width = max(width or shutil.get_terminal_size((120, 20)).columns, MIN_WIDTH)
+    pad = " " * INDENT
+    explained = Counter(f.cause for f in findings if f.cause)
+    kinds: dict[str, Counter] = {}
+    for f in findings:
+        if f.cause:
+            kinds.setdefault(f.cause, Counter())[f.check.removeprefix("live-")] += 1
+    lines: list[str] = []
+    for f in ordered([f for f in findings if not f.cause]):
+        lines += _wrap(f"{f.object}: {f.message}", width, f.severity.ljust(INDENT), pad)
+        if f.query:
+            lines += _wrap(f.query, width, pad + "query: ", pad + "  ")
+        if f.hint:
+            lines += _wrap(f.hint, width, pad + "hint: ", pad + "  ")
+        count = explained.get(f.object)
+        if count:
+            detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds[f.object].items()))
+            lines += _wrap(f"and {count} more findings that follow from this ({detail}); fix this first, "
+                           "or see them all with --format json", width, pad + "explains: ", pad + "  ")
+    return "\n".join(lines)
 
 
 def summary(findings: list[Finding], queries: int | None = None) -> str:

@@ -6,6 +6,8 @@ alert rules follow mixtool's lint; manifest checks come from gen/manifests_check
 
 from __future__ import annotations
 
+from collections import Counter
+
 import re
 from typing import Callable, Iterable
 
@@ -177,6 +179,19 @@ def panel_ids_unique(inv: Inventory, settings) -> list[Finding]:
                 found.append(Finding(ERROR, f"{d.uid} / panel '{p.get('title')}'", f"panel id {p.get('id')} is used twice",
                                      check="panel-ids-unique"))
             seen.add(p.get("id"))
+    return found
+
+
+@check("panel-title-unique")
+def panel_title_unique(inv: Inventory, settings) -> list[Finding]:
+    """Two panels with one title: an on-call cannot tell which graph a link or a report means."""
+    found = []
+    for d in inv.dashboards:
+        titles = Counter(p.get("title") for p in _panels(d) if p.get("title"))
+        for title, n in sorted(titles.items()):
+            if n > 1:
+                found.append(Finding(WARNING, f"{d.uid} / panel '{title}'", f"{n} panels share the title '{title}'",
+                                     hint="give each panel a title of its own", check="panel-title-unique"))
     return found
 
 

@@ -115,4 +115,4 @@ def test_path_prefix_and_tenant_header(global_view, fleet_project):
         # without the prefix: one line saying where the API is expected
         result, _ = _validate(fleet_project, proxy.url.rsplit("/select", 1)[0], "--header", f"X-Scope-OrgID={tenant}")
         assert result.returncode == 2
-        assert "check the URL's path prefix" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert "is a path prefix missing" in result.stderr and len(result.stderr.strip().splitlines()) == 1
