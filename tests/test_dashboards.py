@@ -387,3 +387,18 @@ def test_golden_summaries():
     assert sorted(p.name for p in HERE.glob("*.txt")) == sorted(expected)
     for name, text in expected.items():
         assert (HERE / name).read_text(encoding="utf-8") == text, f"tests/golden/{name} differs"
+
+
+def test_a_broken_annotation_query_is_found_by_validate(project):
+    """Annotation queries are part of what validate checks (they run on every graph)."""
+    from tests.conftest import run_gen
+
+    path = project / "out/grafana/dev/triton-dev.json"
+    dashboard = json.loads(path.read_text())
+    (annotation,) = [a for a in dashboard["annotations"]["list"] if not a.get("builtIn")]
+    annotation["expr"] = annotation["expr"].replace("ALERTS{", "ALERTS{{")
+    path.write_text(json.dumps(dashboard))
+    result = run_gen("validate", "--format", "json", cwd=project)
+    assert result.returncode == 1
+    found = [f for f in json.loads(result.stdout)["findings"] if f["check"] == "target-promql"]
+    assert [f["object"] for f in found] == ["triton-dev / annotation 'Firing Triton alerts'"]

@@ -38,7 +38,7 @@ def validate(
     insecure: InsecureOption = False,
     timeout: TimeoutOption = 30.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Queries in flight at once.", min=1, max=64)] = 8,
-    header: Annotated[Optional[list[str]], typer.Option("--header", help="Extra request header NAME=VALUE, repeatable (a tenant: X-Scope-OrgID=team-a). Values are never printed.")] = None,
+    header: Annotated[Optional[list[str]], typer.Option("--header", metavar="NAME=VALUE", help="Extra request header NAME=VALUE, repeatable (a tenant: X-Scope-OrgID=team-a). Values are never printed.")] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
