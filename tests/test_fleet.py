@@ -20,7 +20,7 @@ from gen.secrets import scrub
 from gen.validate.client import Auth, parse_headers
 from tests import crd_schemas
 from tests.conftest import REPO, run_gen
-from tests.golden import FLEET_SETTINGS
+from tests.golden import fleet_settings
 
 CLUSTERS = [
     {"name": "eu-west", "destination_server": "https://eu-west.example.com:6443"},
@@ -83,10 +83,7 @@ def test_bad_fleet_settings_are_one_line_errors(tmp_path, mutate, expected):
 
 @pytest.fixture(scope="module")
 def fleet_model():
-    settings = load_settings(FLEET_SETTINGS)
-    settings = type(settings)(path=REPO / "environments.yaml", environments=settings.environments,
-                              argocd=settings.argocd, raw=settings.raw)
-    (built,) = build_dashboards(settings)
+    (built,) = build_dashboards(fleet_settings())
     return built.model
 
 

@@ -1,9 +1,9 @@
 """Golden files: a compact, reviewable summary of what each dashboard shows and queries.
 
 out/ holds the full JSON; these summaries make a change of a query, unit, title, runbook link or
-annotation stand out in review. Besides the project's environments, `fleet-environments.yaml`
-renders the dashboard with a cluster label (a fleet behind one global view). Regenerate them only
-on purpose, and read the diff:
+annotation stand out in review. Besides the project's environments, `fleet_settings()` renders the
+dashboard with a cluster label (a fleet behind one global view). Regenerate them only on purpose,
+and read the diff:
 
     python -m tests.golden update
 """
@@ -13,7 +13,29 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-FLEET_SETTINGS = HERE / "fleet-environments.yaml"
+SETTINGS = HERE.parents[1] / "environments.yaml"
+
+
+def fleet_settings():
+    """The project's settings (its defaults, thresholds included) with one more environment: prod's
+    namespace in two clusters behind a global view, with the cluster label."""
+    import yaml
+
+    from gen.settings import parse_settings
+
+    document = yaml.safe_load(SETTINGS.read_text(encoding="utf-8"))
+    document["defaults"]["cluster_label"] = "cluster"
+    document["environments"] = {"fleet": {
+        "namespace": "triton-prod",
+        "prometheus_release": "monitoring-prod",
+        "grafana": {"folder_uid": "triton-fleet", "folder_title": "Triton (fleet)"},
+        "clusters": [
+            {"name": "eu-west", "destination_server": "https://eu-west.example.com:6443"},
+            {"name": "us-east", "destination_server": "https://us-east.example.com:6443",
+             "monitoring_namespace": "observability", "prometheus_release": "kube-prometheus-stack"},
+        ],
+    }}
+    return parse_settings(document, SETTINGS)
 
 
 def summary(model: dict) -> str:
@@ -45,10 +67,5 @@ def expected_files() -> dict[str, str]:
     from gen.render.dashboards import build_dashboards
     from gen.settings import load_settings
 
-    built = build_dashboards(load_settings(HERE.parents[1] / "environments.yaml"))
-    fleet = load_settings(FLEET_SETTINGS)
-    # The fleet settings file lives here, but the definitions are the project's.
-    fleet = type(fleet)(path=HERE.parents[1] / "environments.yaml", environments=fleet.environments,
-                        argocd=fleet.argocd, raw=fleet.raw)
-    built += build_dashboards(fleet)
+    built = build_dashboards(load_settings(SETTINGS)) + build_dashboards(fleet_settings())
     return {f"{b.uid}.txt": summary(b.model) for b in built}
