@@ -7,9 +7,9 @@ The data: a real Prometheus (Debian's 2.42) over a TSDB backfilled with `promtoo
 create-blocks-from openmetrics`: Triton's series for models x versions x pods in the dev
 namespace (every per-model counter, the four failure reasons, the pending gauge, the node
 gauges), `up` per pod, cAdvisor and kube-state-metrics series per pod, one sample per scrape
-interval over the last 65 minutes; and the recording rules' series (alerts/, one per namespace
-and model, one sample per evaluation interval), written with the values the rules compute from
-those counters (constant rates by construction).
+interval over the last 65 minutes; and the series of the recording rules the dashboard reads
+(out/<env>/prometheusrule-*.yaml: one per namespace and model, one sample per evaluation
+interval). The raw form of a query inlines each recorded series' rule expression.
 
 Reported, in one run:
   - per panel query: samples read and series returned, with the recording rules (the dashboard
@@ -52,15 +52,15 @@ COUNTERS = {
 }
 REASONS = ("OTHER", "BACKEND", "REJECTED", "CANCELED")
 FAILURE_SHARE = 0.01
-RECORDED = re.compile(r"namespace_model:(\w+):rate5m\{([^}]*)\}")
-RULE_WINDOW = "5m"
+SELECTOR = re.compile(r"\b([a-zA-Z_][\w:]*:[\w:]*)\{[^}]*\}")
 
 
 def version_rps(version: int) -> float:
     return {1: 1.0, 2: 0.5}.get(version, 0.1)  # version 3 is a canary
 
 
-def generate(path: Path, models: int, versions: int, pods: int, interval: int, start: int, end: int) -> int:
+def generate(path: Path, models: int, versions: int, pods: int, interval: int, start: int, end: int,
+             recorded: list[str]) -> int:
     """Write the OpenMetrics file promtool backfills; returns the number of samples."""
     steps = list(range(start, end + 1, interval))
     samples = 0
@@ -116,26 +116,35 @@ def generate(path: Path, models: int, versions: int, pods: int, interval: int, s
         handle.write("# TYPE kube_deployment_spec_replicas gauge\n")
         series(handle, "kube_deployment_spec_replicas", f'job="kubelet",namespace="{NAMESPACE}",deployment="triton"',
                ((ts, float(pods)) for ts in steps))
-        # The recording rules' series: sum by (namespace, model) of rate() over 5m, i.e. the
-        # constant rates above summed over versions and pods.
-        model_rps = pods * sum(version_rps(v) for v in range(1, versions + 1))
-        recorded = {"nv_inference_request_success": model_rps,
-                    "nv_inference_request_failure": model_rps * FAILURE_SHARE,
-                    "nv_inference_request_duration_us": model_rps * COUNTERS["nv_inference_request_duration_us"],
-                    "nv_inference_queue_duration_us": model_rps * COUNTERS["nv_inference_queue_duration_us"]}
-        for metric, value in recorded.items():
-            name = f"namespace_model:{metric}:rate5m"
+        # The recording rules' series the dashboard reads, one per namespace and model and one sample
+        # per evaluation interval. Their values do not change what a query reads; 1 keeps every
+        # `> 0` guard open.
+        for name in recorded:
             handle.write(f"# TYPE {name} gauge\n")
             for m in range(models):
-                series(handle, name, f'namespace="{NAMESPACE}",model="model-{m:03d}"', ((ts, value) for ts in steps))
+                series(handle, name, f'namespace="{NAMESPACE}",model="model-{m:03d}"', ((ts, 1.0) for ts in steps))
         handle.write("# EOF\n")
     return samples
 
 
-def raw_form(expr: str) -> str:
-    """The same query without recording rules: each recorded series replaced by its rule."""
-    return RECORDED.sub(lambda m: f"sum by (namespace, model) (rate({m.group(1)}{{{m.group(2)}}}[{RULE_WINDOW}]))",
-                        expr)
+def recording_rules(rule_file: Path) -> dict[str, str]:
+    """record -> expression, from the environment's rendered PrometheusRule (what Prometheus runs)."""
+    import yaml
+
+    document = yaml.safe_load(rule_file.read_text())
+    return {r["record"]: r["expr"] for g in document["spec"]["groups"] for r in g["rules"] if "record" in r}
+
+
+def raw_form(expr: str, records: dict[str, str]) -> str:
+    """The same query without recording rules: each recorded series replaced by its rule's
+    expression (itself expanded where it reads other records). The rules select the environment's
+    namespace; the dashboard's matchers on a recorded series are the namespace (the same one) and
+    $model, which is All (`.+`) wherever the raw form is measured."""
+    def inline(match: re.Match) -> str:
+        name = match.group(1)
+        return f"({raw_form(records[name], records)})" if name in records else match.group(0)
+
+    return SELECTOR.sub(inline, expr)
 
 
 def panel_queries(dashboard: dict) -> list[tuple[str, str, bool, bool]]:
@@ -177,6 +186,7 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=15, help="scrape and rule evaluation interval, seconds")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dashboard", type=Path, default=REPO / "out/grafana/dev/triton-dev.json")
+    parser.add_argument("--rules", type=Path, default=REPO / "out/dev/prometheusrule-triton.yaml")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-refresh-"))
@@ -184,14 +194,17 @@ def main() -> None:
         end = int(time.time()) // args.interval * args.interval - 60
         start = end - 3600 - 300  # 1 h of panels plus the 5 m the rules' windows reach back
         started = time.perf_counter()
-        samples = generate(tmp / "data.om", args.models, args.versions, args.pods, args.interval, start, end)
+        dashboard = json.loads(args.dashboard.read_text())
+        queries = panel_queries(dashboard)
+        records = recording_rules(args.rules)
+        read = sorted({m.group(1) for _, expr, _, _ in queries for m in SELECTOR.finditer(expr)} & set(records))
+        samples = generate(tmp / "data.om", args.models, args.versions, args.pods, args.interval, start, end, read)
         subprocess.run([shutil.which("promtool") or "promtool", "tsdb", "create-blocks-from", "openmetrics",
                         str(tmp / "data.om"), str(tmp / "prom" / "data")], check=True, stdout=subprocess.DEVNULL)
         (tmp / "data.om").unlink()
         print(f"data: {args.models} models x {args.versions} versions x {args.pods} pods, {samples:,} samples "
               f"backfilled in {time.perf_counter() - started:.0f} s")
 
-        dashboard = json.loads(args.dashboard.read_text())
         rate_interval = f"{4 * args.interval}s"
         macros = {"__rate_interval": rate_interval, "__interval": f"{args.interval}s", "__range": "1h",
                   "__range_s": "3600", "__range_ms": "3600000"}
@@ -199,11 +212,10 @@ def main() -> None:
         def prepared(expr: str, model: str = ".+") -> str:
             return substitute(expr, {"namespace": NAMESPACE, "model": model, "version": ".+", "cluster": ".*"}, macros)
 
-        queries = panel_queries(dashboard)
         with servers.prometheus_server(tmp / "prom", [], interval=f"{args.interval}s") as prom:
             rows = []
             for name, expr, instant, collapsed in queries:
-                recorded, raw = prepared(expr), prepared(raw_form(expr))
+                recorded, raw = prepared(expr), prepared(raw_form(expr, records))
                 times = {"rec": [], "raw": []}
                 for _ in range(args.runs):  # interleaved: both forms under the same load
                     s_rec, n_rec, t = run_query(prom.url, recorded, instant, end, args.interval)
@@ -232,9 +244,12 @@ def main() -> None:
             opened = [r for r in rows if not r["collapsed"]]
             total = sum(r["samples"] for r in opened)
             total_raw = sum(r["raw_samples"] for r in opened)
-            print(f"\nqueries reading recording rules: {len(ruled)}; their samples {sum(r['samples'] for r in ruled):,} "
-                  f"vs raw {sum(r['raw_samples'] for r in ruled):,} "
-                  f"(smallest ratio {min(r['raw_samples'] / max(r['samples'], 1) for r in ruled):.0f}x)")
+            if ruled:
+                print(f"\nqueries reading recording rules: {len(ruled)}; their samples "
+                      f"{sum(r['samples'] for r in ruled):,} vs raw {sum(r['raw_samples'] for r in ruled):,} "
+                      f"(smallest ratio {min(r['raw_samples'] / max(r['samples'], 1) for r in ruled):.0f}x)")
+            else:
+                print("\nno query reads a recording rule of this environment")
             print(f"whole refresh (collapsed rows closed): {total:,} samples in "
                   f"{sum(r['seconds'] for r in opened) * 1000:.0f} ms of evaluation with the rules; {total_raw:,} "
                   f"samples in {sum((r['raw_seconds'] or r['seconds']) for r in opened) * 1000:.0f} ms without; "
