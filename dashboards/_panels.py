@@ -44,6 +44,10 @@ WATTS = "watt"
 JOULES = "joule"
 
 REFRESH_ON_TIME_RANGE_CHANGE = 2
+
+# Matchers of an environment without a cluster label, for definitions that need no Scope.
+NS = 'namespace=~"$namespace"'
+NS_MODEL = 'namespace=~"$namespace", model=~"$model"'
 # Matches every value, and series without the label too: a cluster's own Prometheus stores no
 # external labels, so the same dashboard works there and on the global view.
 ALL_INCLUDING_UNLABELLED = ".*"
@@ -204,6 +208,12 @@ def target(expr: str, legend: str = "", ref_id: str = "A", instant: bool = False
 def targets(*pairs: tuple[str, str]) -> list[Target]:
     """Several (expr, legend) queries in one panel, with refIds A, B, C, ..."""
     return [target(expr, legend, chr(ord("A") + i)) for i, (expr, legend) in enumerate(pairs)]
+
+
+def rate(metric: str, selector: str = NS_MODEL, by: str = "model") -> str:
+    """sum by (<by>) of rate(metric{selector}[$__rate_interval]), without a Scope (no cluster label)."""
+    group = f" by ({by}) " if by else ""
+    return f"sum{group}(rate({metric}{{{selector}}}[{RATE}]))"
 
 
 def ratio(numerator: str, denominator: str, matching: str = "") -> str:
