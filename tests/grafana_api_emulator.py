@@ -15,6 +15,8 @@ folder, search and health API (Grafana 10/11, legacy /api routes):
   GET  /api/dashboards/uid/:uid             {"dashboard": {..., id, uid, version}, "meta": {...}}
   DELETE /api/dashboards/uid/:uid           400 for a provisioned dashboard
   GET  /api/search?type=&query=&folderUIDs=&dashboardUIDs=&limit=&page=
+  GET  /api/datasources, /api/datasources/uid/:uid[/health], /api/datasources/proxy/uid/:uid/api/v1/...
+       (tests/grafana_datasources.py: datasources the tests add, the proxy forwards to a real Prometheus)
   Auth: service-account tokens (Bearer) and basic auth, with roles Viewer/Editor/Admin;
   401 {"message": "Unauthorized"} without valid credentials, 403 for a write by a Viewer.
 
@@ -31,6 +33,9 @@ Known differences from a real Grafana:
     library panels; `overwrite` semantics for name-exists follow the documented behaviour.
   - Slugs are a simple lower-case, dash-separated form of the title.
   - Rate limiting exists only as injected faults (429 with Retry-After).
+  - Datasources: added by the tests only (no create/update/delete API); the Prometheus health
+    check is one query of `1`; the proxy forwards /api/v1/ paths only, with no datasource auth;
+    no /api/ds/query. Details at the top of tests/grafana_datasources.py.
 """
 
 from __future__ import annotations
@@ -111,6 +116,9 @@ class GrafanaEmulator:
         self.folders: dict[str, dict[str, Any]] = {}
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
+        from tests.grafana_datasources import Datasources
+
+        self.datasources = Datasources()
         self._lock = threading.RLock()
         self._next_id = 1
         self._server: ThreadingHTTPServer | None = None
@@ -234,6 +242,8 @@ class GrafanaEmulator:
         role = self._role(headers)
         if role is None:
             return 401, {"message": "Unauthorized"}
+        if self.datasources.handles(path):  # outside the lock: the proxy waits on the upstream
+            return self.datasources.handle(method, path, query, headers, body)
         if method != "GET" and role not in WRITE_ROLES:
             return 403, {"message": "You'll need additional permissions to perform this action. "
                                     "Permissions needed: dashboards:write"}

@@ -52,6 +52,65 @@ def read_secret(path: Path | None, env_var: str, what: str) -> str | None:
     return read(path, env_var, what)
 
 
+def grafana_credentials(token_file: Path | None, grafana_url: str):
+    """(URL without credentials, Credentials). One rule, stated in --help: --token-file, then
+    GRAFANA_TOKEN, then user:password in the URL, then GRAFANA_USER/GRAFANA_PASSWORD; the first
+    given wins and a warning names the ones ignored."""
+    from gen.errors import UserError
+    from gen.push.client import Credentials
+    from gen.secrets import check_url, register, register_basic, split_credentials
+
+    url, in_url = split_credentials(check_url(grafana_url, "--grafana-url"))
+    token = read_secret(token_file, "GRAFANA_TOKEN", "token")
+    user, password = os.environ.get("GRAFANA_USER"), os.environ.get("GRAFANA_PASSWORD")
+    register(password)
+    offered = [name for name, given in (
+        ("--token-file" if token_file else "GRAFANA_TOKEN", token),
+        ("credentials in --grafana-url", in_url),
+        ("GRAFANA_USER/GRAFANA_PASSWORD", user and password),
+    ) if given]
+    if len(offered) > 1:
+        typer.echo(f"warning: using {offered[0]}; ignoring {', '.join(offered[1:])}", err=True)
+    if token:
+        return url, Credentials(token=token)
+    if in_url:
+        register_basic(*in_url)
+        return url, Credentials(basic=in_url)
+    if user and password:
+        register_basic(user, password)
+        return url, Credentials(basic=(user, password))
+    raise UserError("no Grafana credentials: set GRAFANA_TOKEN (a service-account token), pass --token-file FILE, "
+                    "or set GRAFANA_USER and GRAFANA_PASSWORD")
+
+
+def prometheus_auth(prometheus_url: str, bearer_token_file: Path | None, basic_auth_user: str | None,
+                    basic_auth_password_file: Path | None):
+    """(URL without credentials, Auth) for a Prometheus-compatible API. A bearer token
+    (--bearer-token-file, then PROMETHEUS_TOKEN) wins over basic auth (--basic-auth-user with
+    PROMETHEUS_PASSWORD or --basic-auth-password-file), which wins over user:password in the URL;
+    a warning names what was ignored."""
+    from gen.errors import UserError
+    from gen.secrets import check_url, register_basic, split_credentials
+    from gen.validate.client import Auth
+
+    url, in_url = split_credentials(check_url(prometheus_url, "--prometheus-url"))
+    token = read_secret(bearer_token_file, "PROMETHEUS_TOKEN", "token")
+    basic = None
+    if basic_auth_user:
+        password = read_secret(basic_auth_password_file, "PROMETHEUS_PASSWORD", "password")
+        if password is None:
+            raise UserError("--basic-auth-user needs PROMETHEUS_PASSWORD or --basic-auth-password-file")
+        basic = (basic_auth_user, password)
+    offered = [name for name, given in (("a bearer token", token), ("--basic-auth-user", basic),
+                                        ("credentials in --prometheus-url", in_url)) if given]
+    if len(offered) > 1:
+        typer.echo(f"warning: using {offered[0]}; ignoring {', '.join(offered[1:])}", err=True)
+    basic = None if token else basic or in_url
+    if basic:
+        register_basic(*basic)
+    return url, Auth(token, basic)
+
+
 def check_ca_cert(path: Path | None) -> str | None:
     from gen.errors import UserError
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -21,41 +20,10 @@ from gen.commands.common import (
     SettingsOption,
     TimeoutOption,
     check_ca_cert,
+    grafana_credentials,
     is_terminal,
-    read_secret,
     user_errors,
 )
-
-
-def _credentials(token_file: Path | None, grafana_url: str):
-    """(URL without credentials, Credentials). One rule, stated in --help: --token-file, then
-    GRAFANA_TOKEN, then user:password in the URL, then GRAFANA_USER/GRAFANA_PASSWORD; the first
-    given wins and a warning names the ones ignored."""
-    from gen.errors import UserError
-    from gen.push.client import Credentials
-    from gen.secrets import check_url, register, register_basic, split_credentials
-
-    url, in_url = split_credentials(check_url(grafana_url, "--grafana-url"))
-    token = read_secret(token_file, "GRAFANA_TOKEN", "token")
-    user, password = os.environ.get("GRAFANA_USER"), os.environ.get("GRAFANA_PASSWORD")
-    register(password)
-    offered = [name for name, given in (
-        ("--token-file" if token_file else "GRAFANA_TOKEN", token),
-        ("credentials in --grafana-url", in_url),
-        ("GRAFANA_USER/GRAFANA_PASSWORD", user and password),
-    ) if given]
-    if len(offered) > 1:
-        typer.echo(f"warning: using {offered[0]}; ignoring {', '.join(offered[1:])}", err=True)
-    if token:
-        return url, Credentials(token=token)
-    if in_url:
-        register_basic(*in_url)
-        return url, Credentials(basic=in_url)
-    if user and password:
-        register_basic(user, password)
-        return url, Credentials(basic=(user, password))
-    raise UserError("no Grafana credentials: set GRAFANA_TOKEN (a service-account token), pass --token-file FILE, "
-                    "or set GRAFANA_USER and GRAFANA_PASSWORD")
 
 
 @user_errors
@@ -85,7 +53,7 @@ def push(
     envs = loaded.select(env)
     out_dir = (out or loaded.root / "out").resolve()
     ca_bundle = check_ca_cert(ca_cert)
-    grafana_url, credentials = _credentials(token_file, grafana_url)
+    grafana_url, credentials = grafana_credentials(token_file, grafana_url)
     revision = git_revision(loaded.root)
     options = Options(
         dry_run=dry_run, force=force, concurrency=concurrency,

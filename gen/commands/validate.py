@@ -21,7 +21,7 @@ from gen.commands.common import (
     TimeoutOption,
     check_ca_cert,
     is_terminal,
-    read_secret,
+    prometheus_auth,
     user_errors,
 )
 
@@ -43,7 +43,6 @@ def validate(
     out: OutOption = None,
 ) -> None:
     """Check out/ offline, and live with --prometheus-url."""
-    from gen.errors import UserError
     from gen.secrets import scrub
     from gen.settings import load_settings
     from gen.validate import inventory as inventory_mod
@@ -61,29 +60,15 @@ def validate(
     ]
     queries_run = None
     if prometheus_url:
-        from gen.validate.client import Auth, PrometheusClient, parse_headers
+        from dataclasses import replace
+
+        from gen.validate.client import PrometheusClient, parse_headers
         from gen.validate.live import Context, run
 
-        from gen.secrets import check_url, register_basic, split_credentials
-
-        prometheus_url, in_url = split_credentials(check_url(prometheus_url, "--prometheus-url"))
-        token = read_secret(bearer_token_file, "PROMETHEUS_TOKEN", "token")
-        basic = None
-        if basic_auth_user:
-            password = read_secret(basic_auth_password_file, "PROMETHEUS_PASSWORD", "password")
-            if password is None:
-                raise UserError("--basic-auth-user needs PROMETHEUS_PASSWORD or --basic-auth-password-file")
-            basic = (basic_auth_user, password)
-        offered = [name for name, given in (("a bearer token", token), ("--basic-auth-user", basic),
-                                            ("credentials in --prometheus-url", in_url)) if given]
-        if len(offered) > 1:
-            typer.echo(f"warning: using {offered[0]}; ignoring {', '.join(offered[1:])}", err=True)
-        basic = None if token else basic or in_url
-        if basic:
-            register_basic(*basic)
-        headers = parse_headers(header or [])
-        client = PrometheusClient(prometheus_url, Auth(token, basic, headers), check_ca_cert(ca_cert), insecure,
-                                  timeout)
+        prometheus_url, auth = prometheus_auth(prometheus_url, bearer_token_file, basic_auth_user,
+                                               basic_auth_password_file)
+        auth = replace(auth, headers=parse_headers(header or []))
+        client = PrometheusClient(prometheus_url, auth, check_ca_cert(ca_cert), insecure, timeout)
         queries_run = 0
         show = is_terminal() and output_format == Format.table
         started = time.monotonic()

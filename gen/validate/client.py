@@ -170,6 +170,14 @@ class PrometheusClient:
         targets = data.get("activeTargets") if isinstance(data, dict) else None
         return [t for t in targets if isinstance(t, dict)] if isinstance(targets, list) else []
 
+    def rules(self) -> list[dict]:
+        """The rule groups Prometheus has loaded, with each rule's health and last error."""
+        return (self._get("/api/v1/rules") or {}).get("groups") or []
+
+    def alerts(self) -> list[dict]:
+        """The alerts pending or firing now."""
+        return (self._get("/api/v1/alerts") or {}).get("alerts") or []
+
     def _call(self, fn):
         import requests
         from prometheus_api_client import PrometheusApiClientException

@@ -290,3 +290,38 @@ def vmauth_server(workdir: Path, backend_url: str, bearer_token: str,
         return
     with process("vmauth", argv, workdir, f"{url}/health") as proc:
         yield PromServer(url, proc)
+
+
+@dataclass
+class TritonRepositoryServer(TritonServer):
+    workspace: Path = Path()
+
+
+def repository_index(http_url: str) -> list[dict]:
+    request = urllib.request.Request(f"{http_url}/v2/repository/index", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@contextlib.contextmanager
+def triton_repository_server(workdir: Path) -> Iterator[TritonRepositoryServer]:
+    """Triton (explicit model control) with simple_model loaded, spare_model never loaded and
+    mismatch_model failed to load (tests/stack/triton_repository_app.py)."""
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    workspace = workdir / "workspace"
+    argv = [sys.executable, "-m", "tests.stack.triton_repository_app", "--http-port", str(http), "--grpc-port",
+            str(grpc), "--metrics-port", str(metrics), "--workspace", str(workspace)]
+    base = f"http://127.0.0.1:{http}"
+    with process("triton-repository", argv, workdir, f"{base}/v2/models/simple_model/ready", timeout=180) as proc:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(OSError, ValueError):
+                states = {m["name"]: m.get("state") for m in repository_index(base)}
+                if states.get("mismatch_model") == "UNAVAILABLE" and "spare_model" in states and http_status(
+                        f"http://127.0.0.1:{metrics}/metrics") == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Triton's repository not in the expected states:\n{proc.tail()}")
+            time.sleep(0.3)
+        yield TritonRepositoryServer(base, metrics, proc, workspace)

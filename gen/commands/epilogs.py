@@ -1,0 +1,74 @@
+"""The end of each command's --help: exit codes, environment variables and one example."""
+
+from __future__ import annotations
+
+from gen.commands.common import EXIT_CODES
+
+SETTINGS_ENV = "  TRITON_OBS_SETTINGS  the settings file (instead of --settings)"
+_RENDER = f"""{EXIT_CODES}
+
+\b
+Environment variables:
+{SETTINGS_ENV}
+
+\b
+Example:
+  gen {{name}} --env dev --check
+"""
+VALIDATE = f"""{EXIT_CODES}
+
+\b
+Environment variables:
+  PROMETHEUS_URL       the server for the live checks (instead of --prometheus-url)
+  PROMETHEUS_TOKEN     bearer token (--bearer-token-file wins)
+  PROMETHEUS_PASSWORD  basic-auth password for --basic-auth-user (--basic-auth-password-file wins)
+{SETTINGS_ENV}
+Credentials written into the URL (https://user:pass@host) are used as basic auth when no token
+is given; a token wins, with a warning. Secrets are never printed.
+
+\b
+Example:
+  gen validate --prometheus-url http://localhost:9090 --env dev
+"""
+PUSH = f"""{EXIT_CODES}
+
+\b
+Environment variables:
+  GRAFANA_URL          Grafana's base URL (instead of --grafana-url)
+  GRAFANA_TOKEN        service-account token (--token-file wins)
+  GRAFANA_USER, GRAFANA_PASSWORD  basic auth, when no token is given
+{SETTINGS_ENV}
+Credentials: --token-file, then GRAFANA_TOKEN, then user:password in the URL, then
+GRAFANA_USER/GRAFANA_PASSWORD; when more than one is given the first wins, with a warning.
+Secrets are never printed.
+
+\b
+Example:
+  GRAFANA_TOKEN=glsa_... gen push --grafana-url https://grafana.example.com --env dev --dry-run
+"""
+DOCTOR = f"""\b
+Exit codes:
+  0  nothing failed (warnings allowed)
+  1  a check failed: the first failure is shown with what to do
+  2  bad usage or input (flags, settings)
+  3  internal error: a bug in gen (rerun with `gen --debug ...` and report it)
+  130  interrupted
+
+\b
+Environment variables:
+  TRITON_URL           Triton's HTTP endpoint (instead of --triton-url)
+  PROMETHEUS_URL       the environment's Prometheus (instead of --prometheus-url)
+  PROMETHEUS_TOKEN, PROMETHEUS_PASSWORD  as for gen validate
+  GRAFANA_URL          Grafana (instead of --grafana-url)
+  GRAFANA_TOKEN, GRAFANA_USER, GRAFANA_PASSWORD  as for gen push
+{SETTINGS_ENV}
+Secrets are never printed.
+
+\b
+Example:
+  gen doctor --env dev --triton-url http://localhost:8000 --prometheus-url http://localhost:9090 --infer
+"""
+
+
+def render(name: str) -> str:
+    return _RENDER.format(name=name)
