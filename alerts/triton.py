@@ -1,172 +1,364 @@
 """Recording and alerting rules for Triton Inference Server, per environment.
 
-Every threshold, `for` and severity comes from environments.yaml (env.thresholds). The recording
-rules are the shared aggregates: the alerts below and the dashboard's overview read them instead
-of recomputing rates over every pod's raw series. Each rule selects the environment's namespace,
-so two environments on one Prometheus never record the same series twice.
+Every threshold, `for` and severity comes from environments.yaml (env.thresholds, env.slo,
+env.models); severities are capped by env.max_severity (dev pages nobody). The recording rules are
+the shared aggregates: the alerts and the dashboard read them instead of recomputing rates over
+every pod's raw series. Each rule selects the environment's namespace, so two environments on one
+Prometheus never record the same series twice; with `cluster_label` set, every rule also keeps
+that label, so one Prometheus can hold a fleet.
 
-Durations are cumulative microsecond counters: an average is rate(duration) / rate(requests).
-Alerts on durations divide by 1e6 so that `humanizeDuration` prints the value in the annotations.
+What Triton really does (measured on Triton 2.51, see docs/runbooks.md):
+- a request refused because the queue is full (`max_queue_size`) gets HTTP 503 and moves no
+  counter; `reason="REJECTED"` counts queue *timeouts* only. Overload therefore has its own
+  signals: pending requests against the model's queue cap, queue time, seconds of backlog;
+- duration counters grow for successful requests only: an average is rate(duration) / rate(success);
+- `nv_cpu_*` are read from /proc inside the container: they describe the node, not the pod. The
+  pod's CPU and memory come from cAdvisor and kube-state-metrics (kube-prometheus-stack).
+
+Durations are cumulative microsecond counters. Alerts on durations divide by 1e6 so that
+`humanizeDuration` prints the value in the annotations.
 """
 
 from __future__ import annotations
 
-from alerts._rules import Alert, Group, Recording, number, runbook, selector
+from alerts import _slo
+from alerts._rules import Alert, Group, Recording, by, model_regex, number, runbook, seconds, selector, where
 from gen.settings import Environment
 
 WINDOW = "5m"
-# "Had traffic" for TritonModelNoSuccessfulInference: successes in the last hour.
-TRAFFIC_MEMORY = "1h"
-# Pending requests must also be rising over this window to count as a growing backlog.
-BACKLOG_TREND_WINDOW = "10m"
+# A model "served recently" when it had successes within this window (TritonModelUnavailable),
+# and a target "existed recently" likewise (TritonTargetAbsent on a fleet, expected replicas).
+RECENT = "1h"
+# Restarts of a Triton container are counted over this window.
+RESTART_WINDOW = "1h"
 
 # Recorded series, level:metric:operations.
 SUCCESS_RATE = f"namespace_model:nv_inference_request_success:rate{WINDOW}"
-FAILURE_RATE = f"namespace_model:nv_inference_request_failure:rate{WINDOW}"
+FAILURE_RATE = f"namespace_model:nv_inference_request_failure:rate{WINDOW}"  # every reason
 DURATION_RATE = f"namespace_model:nv_inference_request_duration_us:rate{WINDOW}"
 QUEUE_RATE = f"namespace_model:nv_inference_queue_duration_us:rate{WINDOW}"
 LATENCY_MEAN = f"namespace_model:nv_inference_request_duration_us:mean{WINDOW}"
 QUEUE_MEAN = f"namespace_model:nv_inference_queue_duration_us:mean{WINDOW}"
+# Every failure (client cancellations too) per request: what the dashboard shows.
 ERROR_RATIO = f"namespace_model:nv_inference_request_failures_per_request:ratio_rate{WINDOW}"
+# Failures that are the server's (no CANCELED), and the requests they are a fraction of: the SLI.
+ERROR_RATE = _slo.ERROR_RATE
+REQUEST_RATE = _slo.REQUEST_RATE
+SERVER_ERROR_RATIO = _slo.ratio(WINDOW)
+PENDING = "namespace_model:nv_inference_pending_request_count:sum"
+PENDING_MAX = "namespace_model:nv_inference_pending_request_count:max"  # the fullest pod
+# Pending requests / successes per second: how long the backlog takes to drain at today's pace.
+BACKLOG_SECONDS = f"namespace_model:nv_inference_backlog_seconds:ratio_rate{WINDOW}"
 
-BY_MODEL = "sum by (namespace, model)"
 MICROSECONDS_PER_SECOND = "1000000"
 
 
 def _recording(env: Environment) -> Group:
     ns = selector(env)
+    keys = by(env, "model")
 
-    def rate(metric: str) -> str:
-        return f"{BY_MODEL} (rate({metric}{ns}[{WINDOW}]))"
+    def rate(metric: str, sel: str = ns) -> str:
+        return f"sum by ({keys}) (rate({metric}{sel}[{WINDOW}]))"
 
     # A model with no failure series yet (Triton before 2.51 creates it on the first failure)
-    # counts 0 failures, so its error ratio is 0 rather than missing.
+    # counts 0 failures, so its ratios are 0 rather than missing.
     failures = f"({FAILURE_RATE}{ns} or {SUCCESS_RATE}{ns} * 0)"
+    not_canceled = ns[:-1] + ', reason!="CANCELED"}'
     return Group(
         "triton.recording",
         [
             Recording(SUCCESS_RATE, rate("nv_inference_request_success")),
             Recording(FAILURE_RATE, rate("nv_inference_request_failure")),
+            Recording(ERROR_RATE, f"{rate('nv_inference_request_failure', not_canceled)}\nor\n{SUCCESS_RATE}{ns} * 0"),
+            Recording(REQUEST_RATE, f"{SUCCESS_RATE}{ns} + on ({keys}) {ERROR_RATE}{ns}"),
             Recording(DURATION_RATE, rate("nv_inference_request_duration_us")),
             Recording(QUEUE_RATE, rate("nv_inference_queue_duration_us")),
             # `> 0` drops idle models: no traffic is no latency, not NaN.
             Recording(LATENCY_MEAN, f"{DURATION_RATE}{ns}\n/\n({SUCCESS_RATE}{ns} > 0)"),
             Recording(QUEUE_MEAN, f"{QUEUE_RATE}{ns}\n/\n({SUCCESS_RATE}{ns} > 0)"),
             Recording(ERROR_RATIO, f"{failures}\n/\n(({SUCCESS_RATE}{ns} + {failures}) > 0)"),
+            Recording(PENDING, f"sum by ({keys}) (nv_inference_pending_request_count{ns})"),
+            Recording(PENDING_MAX, f"max by ({keys}) (nv_inference_pending_request_count{ns})"),
+            Recording(BACKLOG_SECONDS, f"{PENDING}{ns}\n/\n({SUCCESS_RATE}{ns} > 0)"),
         ],
     )
 
 
-def _alerts(env: Environment) -> Group:
+def _per_model(env: Environment, value: str, attribute: str, default: float, scale: float = 1.0) -> str:
+    """`value > threshold`, where a model's own setting (env.models) overrides the default.
+    `value` holds MODEL where the model matcher goes."""
+    overrides = {m: getattr(s, attribute) for m, s in env.models.items() if getattr(s, attribute) is not None}
+    if not overrides:
+        return f"{value.replace(MODEL, '')} > {number(default * scale)}"
+    others = f', model!~"{model_regex(list(overrides))}"'
+    branches = [f"{value.replace(MODEL, others)} > {number(default * scale)}"]
+    for model, threshold in sorted(overrides.items()):
+        branches.append(f'{value.replace(MODEL, f", model={chr(34)}{model}{chr(34)}")} > {number(threshold * scale)}')
+    return "\nor\n".join(branches)
+
+
+MODEL = "@MODEL@"
+
+
+def _ns(env: Environment, extra: str = "") -> str:
+    """The namespace selector with MODEL (filled by _per_model) and extra matchers."""
+    return "{" + f'namespace="{env.namespace}"' + MODEL + extra + "}"
+
+
+def _targets(env: Environment) -> list[Alert]:
     t = env.thresholds
-    ns = selector(env)
     up = selector(env, job=env.triton.job)
+    keys = by(env)
     service = ", ".join(f"{k}={v}" for k, v in env.triton.service_labels.items())
-
-    def seconds(microseconds: float) -> str:
-        return number(microseconds / 1e6)
-
-    rules = [
-        Alert(
-            "TritonTargetDown",
-            f"up{up} == 0",
-            t["target_down"],
-            "Triton target {{ $labels.instance }} in {{ $labels.namespace }} is down",
-            "Prometheus cannot scrape Triton's metrics endpoint on {{ $labels.pod }} "
-            "({{ $labels.instance }}) in namespace {{ $labels.namespace }}: the pod is down, "
-            "restarting or its metrics port is not answering.",
-            runbook(env, "TritonTargetDown"),
-        ),
+    here = where(env)
+    # absent() keeps no label to name the place with: the namespace is written out.
+    absent_here = (f"{{{{ $labels.{env.cluster_label} }}}}/" if env.cluster_label else "") + env.namespace
+    if env.triton.expected_replicas:
+        # Per namespace (and cluster) that had a Triton target in the last hour.
+        expected = f"count by ({keys}) (max_over_time(up{up}[{RECENT}])) * 0 + {env.triton.expected_replicas}"
+        source = f"{env.triton.expected_replicas} (triton.expected_replicas)"
+    else:
+        expected = (f'max by ({keys}) (kube_deployment_spec_replicas{{namespace="{env.namespace}", '
+                    f'deployment="{env.triton.deployment}"}})')
+        source = f"the spec.replicas of Deployment {env.triton.deployment} (kube-state-metrics)"
+    return [
         Alert(
             "TritonTargetAbsent",
-            f"absent(up{up})",
+            # Left: per namespace (and cluster) that had targets in the last hour, none is up now.
+            # Right: no target up anywhere, including never scraped (absent() keeps no cluster).
+            f"(\n  group by ({keys}) (max_over_time(up{up}[{RECENT}]))\n"
+            f"  unless on ({keys})\n  group by ({keys}) (up{up} == 1)\n)\n"
+            f"or on ()\nabsent(up{up} == 1)",
             t["target_down"],
-            "No Triton target is scraped in {{ $labels.namespace }}",
-            f"Prometheus ({env.prometheus_release}) has no target with job {env.triton.job} in namespace "
-            "{{ $labels.namespace }}: Triton is not running, or the ServiceMonitor is not selected "
-            f"(label release={env.prometheus_release}) or does not match the Service ({service}, "
-            f"port {env.triton.metrics_port}).",
+            f"No Triton target is up in {absent_here}",
+            f"Prometheus ({env.prometheus_release}) scrapes no Triton target that is up (job {env.triton.job}) "
+            f"in {absent_here}: Triton is down or not running, or the ServiceMonitor is not selected (label "
+            f"release={env.prometheus_release}) or does not match the Service ({service}, port "
+            f"{env.triton.metrics_port}). Every model alert of the namespace is inhibited meanwhile.",
             runbook(env, "TritonTargetAbsent"),
+            labels={"namespace": env.namespace},
         ),
+        Alert(
+            "TritonReplicasMissing",
+            f"(\n  {expected}\n)\n- on ({keys})\n"
+            f"(\n  count by ({keys}) (up{up} == 1)\n  or on ({keys})\n  ({expected}) * 0\n)\n> 0",
+            t["replicas_missing"],
+            f"{{{{ $value }}}} Triton pod(s) missing in {here}",
+            f"{{{{ $value }}}} fewer Triton targets are up in {here} than expected ({source}): those "
+            "pods are down, not ready, or not scraped. The remaining pods take their traffic. "
+            "kube-prometheus-stack's TargetDown names the targets that are down.",
+            runbook(env, "TritonReplicasMissing"),
+        ),
+    ]
+
+
+def _errors(env: Environment) -> list[Alert]:
+    t = env.thresholds
+    ns = selector(env)
+    keys = by(env, "model")
+    here = where(env)
+    error = t["error_ratio"]
+    seconds_in_window = int(seconds(WINDOW))  # rate x window = failures in the window
+    return [
         Alert(
             "TritonModelErrorRatioHigh",
-            f"{ERROR_RATIO}{ns} > {number(t['error_ratio'].threshold)}",
-            t["error_ratio"],
-            "Model {{ $labels.model }} in {{ $labels.namespace }} fails "
-            "{{ $value | humanizePercentage }} of requests",
-            "{{ $value | humanizePercentage }} of inference requests to model {{ $labels.model }} in "
-            f"namespace {{{{ $labels.namespace }}}} failed over the last {WINDOW} (threshold "
-            f"{t['error_ratio'].threshold:.2%}). See the failure reasons on the Triton dashboard.",
+            f"{SERVER_ERROR_RATIO}{ns} > {number(error.threshold)}\n"
+            f"and on ({keys})\n"
+            f"{ERROR_RATE}{ns} * {seconds_in_window} >= {number(error.min_failures)}",
+            error,
+            f"Model {{{{ $labels.model }}}} in {here} fails {{{{ $value | humanizePercentage }}}} of requests",
+            f"{{{{ $value | humanizePercentage }}}} of inference requests to model {{{{ $labels.model }}}} in "
+            f"{here} failed over the last {WINDOW} (threshold {error.threshold:.2%}, at least "
+            f"{error.min_failures} failures; client cancellations are not counted). Requests refused "
+            "because the queue is full are not counted by Triton at all: see the overload alerts. "
+            "See the failure reasons on the Triton dashboard.",
             runbook(env, "TritonModelErrorRatioHigh"),
         ),
+        *_slo.alerts(env),
+        Alert(
+            "TritonModelNoSuccessfulInference",
+            # Requests still arrive (failing, or waiting) and none succeeds. Silence is not this:
+            # a model whose clients went idle has no failures and nothing pending.
+            f"(\n  {FAILURE_RATE}{ns} > 0\n  or on ({keys})\n  {PENDING}{ns} > 0\n)\n"
+            f"unless on ({keys})\n{SUCCESS_RATE}{ns} > 0",
+            t["no_successful_inference"],
+            f"Model {{{{ $labels.model }}}} in {here} receives requests but none succeeds",
+            f"Requests to model {{{{ $labels.model }}}} in {here} fail or stay pending, and not one "
+            f"succeeded in the last {WINDOW}: clients of this model get errors or no answer.",
+            runbook(env, "TritonModelNoSuccessfulInference"),
+        ),
+        Alert(
+            "TritonModelUnavailable",
+            # The model's series are gone (unloaded, failed to load, Triton restarted without it)
+            # although it served within the last hour.
+            f"group by ({keys}) (max_over_time({SUCCESS_RATE}{ns}[{RECENT}]) > 0)\n"
+            f"unless on ({keys})\n"
+            f"group by ({keys}) (nv_inference_request_success{ns})",
+            t["model_unavailable"],
+            f"Model {{{{ $labels.model }}}} in {here} is no longer served",
+            f"Model {{{{ $labels.model }}}} served requests in {here} within the last {RECENT}, and no "
+            "Triton pod exposes it any more: it was unloaded, failed to load, or Triton restarted "
+            "without it. Fires until an hour after its last success; silence it if it was retired.",
+            runbook(env, "TritonModelUnavailable"),
+        ),
+    ]
+
+
+def _latency_and_overload(env: Environment) -> list[Alert]:
+    t = env.thresholds
+    ns = selector(env)
+    keys = by(env, "model")
+    here = where(env)
+    latency = t["request_latency_us"]
+    if env.triton.summary_latencies:
+        value = (f'max by ({keys}) (nv_inference_request_summary_us{_ns(env, ", quantile=" + chr(34) + "0.99" + chr(34))})'
+                 f" / {MICROSECONDS_PER_SECOND}")
+        measure, signal = "p99 latency", "p99 of Triton's summary (summary_latencies), the slowest pod"
+    else:
+        value = f"{LATENCY_MEAN}{_ns(env)} / {MICROSECONDS_PER_SECOND}"
+        measure, signal = "average latency", "average over the last " + WINDOW
+    queue_caps = {m: s.max_queue_size for m, s in env.models.items() if s.max_queue_size}
+    alerts = [
         Alert(
             "TritonModelLatencyHigh",
-            f"{LATENCY_MEAN}{ns} / {MICROSECONDS_PER_SECOND} > {seconds(t['request_latency_us'].threshold)}",
-            t["request_latency_us"],
-            "Model {{ $labels.model }} in {{ $labels.namespace }} averages "
-            "{{ $value | humanizeDuration }} per request",
-            "The average request latency of model {{ $labels.model }} in namespace "
-            "{{ $labels.namespace }} is {{ $value | humanizeDuration }} over the last "
-            f"{WINDOW}, above the threshold of {seconds(t['request_latency_us'].threshold)}s.",
+            _per_model(env, value, "request_latency_us", latency.threshold, 1e-6),
+            latency,
+            f"Model {{{{ $labels.model }}}} in {here} takes {{{{ $value | humanizeDuration }}}} per request",
+            f"The {measure} of model {{{{ $labels.model }}}} in {here} is {{{{ $value | humanizeDuration }}}} "
+            f"({signal}), above its objective (default {number(latency.threshold / 1e6)}s; per model in "
+            "environments.yaml `models:`). Time inside Triton only: queue plus compute.",
             runbook(env, "TritonModelLatencyHigh"),
         ),
         Alert(
             "TritonModelQueueTimeHigh",
-            f"{QUEUE_MEAN}{ns} / {MICROSECONDS_PER_SECOND} > {seconds(t['queue_time_us'].threshold)}",
+            f"{QUEUE_MEAN}{ns} / {MICROSECONDS_PER_SECOND} > {number(t['queue_time_us'].threshold / 1e6)}",
             t["queue_time_us"],
-            "Requests to model {{ $labels.model }} in {{ $labels.namespace }} wait "
-            "{{ $value | humanizeDuration }} in the queue",
-            "Requests to model {{ $labels.model }} in namespace {{ $labels.namespace }} wait "
-            "{{ $value | humanizeDuration }} on average in Triton's queue before they run (over the last "
-            f"{WINDOW}; threshold {seconds(t['queue_time_us'].threshold)}s). The model has too few "
-            "instances for its traffic.",
+            f"Requests to model {{{{ $labels.model }}}} in {here} wait {{{{ $value | humanizeDuration }}}} in the queue",
+            f"Requests to model {{{{ $labels.model }}}} in {here} wait {{{{ $value | humanizeDuration }}}} on "
+            f"average in Triton's queue before they run (over the last {WINDOW}; threshold "
+            f"{number(t['queue_time_us'].threshold / 1e6)}s). The model has too few instances for its traffic.",
             runbook(env, "TritonModelQueueTimeHigh"),
         ),
         Alert(
-            "TritonModelBacklogGrowing",
-            f"{BY_MODEL} (nv_inference_pending_request_count{ns}) > {number(t['pending_requests'].threshold)}\n"
-            f"and on (namespace, model)\n"
-            f"{BY_MODEL} (deriv(nv_inference_pending_request_count{ns}[{BACKLOG_TREND_WINDOW}])) > 0",
+            "TritonModelBacklogHigh",
+            f"{PENDING}{ns} > {number(t['pending_requests'].threshold)}",
             t["pending_requests"],
-            "{{ $value | humanize }} requests are pending for model {{ $labels.model }} in "
-            "{{ $labels.namespace }}",
-            "{{ $value | humanize }} requests are waiting for model {{ $labels.model }} in namespace "
-            f"{{{{ $labels.namespace }}}}, more than {number(t['pending_requests'].threshold)}, and the "
-            f"backlog has been rising over the last {BACKLOG_TREND_WINDOW}.",
-            runbook(env, "TritonModelBacklogGrowing"),
+            f"{{{{ $value | humanize }}}} requests are pending for model {{{{ $labels.model }}}} in {here}",
+            f"{{{{ $value | humanize }}}} requests are waiting for model {{{{ $labels.model }}}} in {here} "
+            f"(all pods), more than {number(t['pending_requests'].threshold)}, for "
+            f"{t['pending_requests'].for_}. Triton receives more than it completes.",
+            runbook(env, "TritonModelBacklogHigh"),
         ),
         Alert(
-            "TritonCPUSaturated",
-            f"max by (namespace, pod) (nv_cpu_utilization{ns}) > {number(t['cpu_utilization'].threshold)}",
-            t["cpu_utilization"],
-            "Triton pod {{ $labels.pod }} in {{ $labels.namespace }} uses "
-            "{{ $value | humanizePercentage }} CPU",
-            "CPU utilization of Triton pod {{ $labels.pod }} in namespace {{ $labels.namespace }} is "
-            "{{ $value | humanizePercentage }}, above "
-            f"{t['cpu_utilization'].threshold:.0%}; requests will queue and latency will grow.",
-            runbook(env, "TritonCPUSaturated"),
-        ),
-        Alert(
-            "TritonModelNoSuccessfulInference",
-            # `unless` rather than `== 0`: an unloaded model has no series at all any more.
-            f"(\n"
-            f"  {BY_MODEL} (rate(nv_inference_request_success{ns}[{TRAFFIC_MEMORY}])) > 0\n"
-            f"  or\n"
-            f"  {FAILURE_RATE}{ns} > 0\n"
-            f")\n"
-            f"unless on (namespace, model)\n"
-            f"{SUCCESS_RATE}{ns} > 0",
-            t["no_successful_inference"],
-            "Model {{ $labels.model }} in {{ $labels.namespace }} serves no successful inference",
-            "Model {{ $labels.model }} in namespace {{ $labels.namespace }} had traffic (successes in "
-            f"the last {TRAFFIC_MEMORY}, or failing requests now) but no request succeeded in the last "
-            f"{WINDOW}: the model may be unloaded, failing every request, or clients can no longer "
-            "reach it.",
-            runbook(env, "TritonModelNoSuccessfulInference"),
+            "TritonModelBacklogSecondsHigh",
+            f"{BACKLOG_SECONDS}{ns} > {number(t['backlog_seconds'].threshold)}",
+            t["backlog_seconds"],
+            f"Model {{{{ $labels.model }}}} in {here} has {{{{ $value | humanizeDuration }}}} of backlog",
+            f"At the rate model {{{{ $labels.model }}}} in {here} completes requests, its pending requests "
+            f"take {{{{ $value | humanizeDuration }}}} to drain (threshold {number(t['backlog_seconds'].threshold)}s): "
+            "every new request waits about that long.",
+            runbook(env, "TritonModelBacklogSecondsHigh"),
         ),
     ]
-    return Group("triton.alerts", rules)
+    if queue_caps:
+        full = t["queue_full"]
+        caps = "\nor\n".join(
+            f"{PENDING_MAX}{selector(env, model=model)} / {cap} >= {number(full.threshold)}"
+            for model, cap in sorted(queue_caps.items())
+        )
+        alerts.append(Alert(
+            "TritonModelQueueNearFull",
+            caps,
+            full,
+            f"The queue of model {{{{ $labels.model }}}} in {here} is {{{{ $value | humanizePercentage }}}} full",
+            f"A Triton pod holds {{{{ $value | humanizePercentage }}}} of model {{{{ $labels.model }}}}'s "
+            f"max_queue_size pending in {here} (threshold {full.threshold:.0%}). Requests that find the "
+            "queue full get HTTP 503 and are counted in no Triton metric: clients see errors that the "
+            "error-ratio and SLO alerts cannot see.",
+            runbook(env, "TritonModelQueueNearFull"),
+        ))
+    return alerts
+
+
+def _pods(env: Environment) -> list[Alert]:
+    """The pod's resources from cAdvisor and kube-state-metrics, for Triton's pods only (those
+    that are Triton targets), the way kubernetes-mixin's CPUThrottlingHigh reads them."""
+    t = env.thresholds
+    ns = selector(env)
+    keys = by(env)
+    here = where(env)
+    container = selector(env)[:-1] + ', container!=""}'
+    triton_pods = f"and on ({keys}, pod)\ngroup by ({keys}, pod) (up{selector(env, job=env.triton.job)})"
+    per_container = f"{keys}, pod, container"
+    return [
+        Alert(
+            "TritonNodeCPUSaturated",
+            f"max by ({keys}, pod) (nv_cpu_utilization{ns}) > {number(t['cpu_utilization'].threshold)}",
+            t["cpu_utilization"],
+            f"The node of Triton pod {{{{ $labels.pod }}}} in {here} is at {{{{ $value | humanizePercentage }}}} CPU",
+            "Triton reads /proc/stat, which inside a container is the node's: the node running pod "
+            f"{{{{ $labels.pod }}}} in {here} uses {{{{ $value | humanizePercentage }}}} of its CPU "
+            f"(threshold {t['cpu_utilization'].threshold:.0%}). Context, not the pod's own usage: see "
+            "TritonPodCPUThrottled for the pod.",
+            runbook(env, "TritonNodeCPUSaturated"),
+        ),
+        Alert(
+            "TritonPodCPUThrottled",
+            f"sum by ({per_container}) (increase(container_cpu_cfs_throttled_periods_total{container}[{WINDOW}]))\n"
+            f"/ on ({per_container})\n"
+            f"sum by ({per_container}) (increase(container_cpu_cfs_periods_total{container}[{WINDOW}]))\n"
+            f"> {number(t['pod_cpu_throttling'].threshold)}\n{triton_pods}",
+            t["pod_cpu_throttling"],
+            f"Triton container {{{{ $labels.container }}}} of pod {{{{ $labels.pod }}}} in {here} is CPU-throttled",
+            f"{{{{ $value | humanizePercentage }}}} of the CFS periods of container {{{{ $labels.container }}}} "
+            f"in Triton pod {{{{ $labels.pod }}}} ({here}) were throttled over the last {WINDOW} "
+            f"(threshold {t['pod_cpu_throttling'].threshold:.0%}): the pod hits its CPU limit and its "
+            "requests queue.",
+            runbook(env, "TritonPodCPUThrottled"),
+        ),
+        Alert(
+            "TritonPodMemoryNearLimit",
+            f"max by ({per_container}) (container_memory_working_set_bytes{container})\n"
+            f"/ on ({per_container})\n"
+            f"max by ({per_container}) (kube_pod_container_resource_limits{ns[:-1]}, resource=\"memory\"}})\n"
+            f"> {number(t['pod_memory'].threshold)}\n{triton_pods}",
+            t["pod_memory"],
+            f"Triton container {{{{ $labels.container }}}} of pod {{{{ $labels.pod }}}} in {here} is near its memory limit",
+            f"Container {{{{ $labels.container }}}} of Triton pod {{{{ $labels.pod }}}} ({here}) uses "
+            f"{{{{ $value | humanizePercentage }}}} of its memory limit (threshold "
+            f"{t['pod_memory'].threshold:.0%}): loading another model, or a larger batch, gets it OOM-killed.",
+            runbook(env, "TritonPodMemoryNearLimit"),
+        ),
+        Alert(
+            "TritonPodRestarting",
+            f"sum by ({per_container}) (increase(kube_pod_container_status_restarts_total{ns}[{RESTART_WINDOW}]))\n"
+            f">= {number(t['pod_restarts'].threshold)}\n{triton_pods}",
+            t["pod_restarts"],
+            f"Triton container {{{{ $labels.container }}}} of pod {{{{ $labels.pod }}}} in {here} restarts",
+            f"Container {{{{ $labels.container }}}} of Triton pod {{{{ $labels.pod }}}} ({here}) restarted "
+            f"{{{{ $value | humanize }}}} times in the last {RESTART_WINDOW}: every restart reloads the "
+            "models, and their requests fail meanwhile.",
+            runbook(env, "TritonPodRestarting"),
+        ),
+        Alert(
+            "TritonPodOOMKilled",
+            f"max by ({per_container}) (kube_pod_container_status_last_terminated_reason{ns[:-1]}, reason=\"OOMKilled\"}}) == 1\n"
+            f"and on ({per_container})\n"
+            f"sum by ({per_container}) (increase(kube_pod_container_status_restarts_total{ns}[{RESTART_WINDOW}])) > 0\n"
+            f"{triton_pods}",
+            t["pod_oom_killed"],
+            f"Triton container {{{{ $labels.container }}}} of pod {{{{ $labels.pod }}}} in {here} was OOM-killed",
+            f"Container {{{{ $labels.container }}}} of Triton pod {{{{ $labels.pod }}}} ({here}) was killed for "
+            f"exceeding its memory limit within the last {RESTART_WINDOW}.",
+            runbook(env, "TritonPodOOMKilled"),
+        ),
+    ]
 
 
 def rules(env: Environment) -> list[Group]:
-    return [_recording(env), _alerts(env)]
+    return [
+        _recording(env),
+        *_slo.recording(env),
+        Group("triton.alerts", [*_targets(env), *_errors(env), *_latency_and_overload(env)]),
+        Group("triton.pods", _pods(env)),
+    ]

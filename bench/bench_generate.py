@@ -1,45 +1,97 @@
-"""Benchmark `gen dashboards` and `gen --help` against baselines measured in the same run.
+"""Benchmark `gen dashboards` and `gen --help`, each against a baseline run in the same session.
 
-    python bench/bench_generate.py [--runs 7]
+    python bench/bench_generate.py [--runs 5] [--big-runs 3] [--main-rev ee01021] [--no-growth]
 
-- `gen --help` against `python -c pass` (the interpreter's own start-up);
-- `gen dashboards` for the project as it is (2 environments);
-- `gen dashboards` for a fleet of 200 environments, against bench/plain_baseline.py, which writes
-  byte-identical files built from plain dicts (checked), with no grafanalib, no validation, no
-  normalising and no atomic writes;
-- the same fleet in-process (no interpreter start-up on either side).
-Times are medians of several runs; ratios are what to compare across machines.
+Every measure pairs the tool with a baseline and runs them interleaved, run by run (the order
+alternating each round), so drift on a shared machine lands on both sides of a ratio; the ratio
+reported is the median of the per-round ratios. Each run is a fresh process, interpreter start-up
+included, and writes into an empty output directory (removed before the clock starts).
+
+- `gen --help` against `python -c "import typer"`                  target: within 3x
+- `gen dashboards` for the project as it is (2 environments)       target: under 0.5 s
+- `gen dashboards`, 200 environments, against the tool as it was on main (--main-rev, exported
+  with `git archive` and run with its own PYTHONPATH, on the same project)   target: 2.5x faster
+- `gen dashboards`, 200 environments, against bench/plain_baseline.py: the same files (checked
+  byte for byte) from plain dicts written with orjson, no validation, no atomic commit
+                                                                     target: within 1.5x
+- growth: 50, 200 and 1000 environments, time per environment       target: linear
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 FLEET = 200
+GROWTH = (50, 200, 1000)
 
 
-def median_time(fn, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
+@dataclass
+class Side:
+    """One side of a comparison: a command, where it runs, and what to clear before each run."""
+
+    label: str
+    argv: list[str]
+    cwd: Path
+    pythonpath: Path | None = None
+    clear: list[Path] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system seconds of the process
+
+    def run_once(self) -> float:
+        for path in self.clear:
+            shutil.rmtree(path, ignore_errors=True)
+        env = {**os.environ}
+        env.pop("TRITON_OBS_SETTINGS", None)
+        if self.pythonpath is not None:
+            env["PYTHONPATH"] = str(self.pythonpath)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        done = subprocess.run(self.argv, cwd=self.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        if done.returncode != 0:
+            raise SystemExit(f"{self.label} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+        self.samples.append(elapsed)
+        return elapsed
 
 
-def run(*cmd: str, cwd: Path) -> None:
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+@dataclass
+class Comparison:
+    name: str
+    tool: Side
+    base: Side
+    target: str = ""
+    ratios: list[float] = field(default_factory=list)
+    cpu_ratios: list[float] = field(default_factory=list)
+
+    def round(self, index: int) -> None:
+        pair = (self.tool, self.base) if index % 2 == 0 else (self.base, self.tool)
+        times = {id(side): side.run_once() for side in pair}
+        self.ratios.append(times[id(self.tool)] / times[id(self.base)])
+        self.cpu_ratios.append(self.tool.cpu[-1] / max(self.base.cpu[-1], 1e-6))
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def cpu_ratio(self) -> float:
+        return statistics.median(self.cpu_ratios)
 
 
 def make_project(root: Path, environments: int | None) -> Path:
@@ -61,90 +113,116 @@ def make_project(root: Path, environments: int | None) -> Path:
     return root
 
 
-def fresh(out: Path) -> None:
-    shutil.rmtree(out, ignore_errors=True)
+def export_main(rev: str, dest: Path) -> Path:
+    """The gen package as it is at `rev`, without touching the repository's worktrees."""
+    dest.mkdir(parents=True)
+    archive = dest / "gen.tar"
+    subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "-o", str(archive), rev, "gen"], check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    archive.unlink()
+    return dest
+
+
+def assert_identical(ours: Path, theirs: Path) -> None:
+    files = sorted(p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file())
+    assert files, f"{theirs}: nothing written"
+    ours_files = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.is_file())
+    if files != ours_files:
+        raise SystemExit(f"{theirs} and {ours} hold different files")
+    for rel in files:
+        if (ours / rel).read_bytes() != (theirs / rel).read_bytes():
+            raise SystemExit(f"{theirs / rel} differs from the tool's output")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--big-runs", type=int, default=3, help="runs for 1000 environments")
+    parser.add_argument("--main-rev", default="ee01021", help="the commit that stands for today's main")
+    parser.add_argument("--no-growth", action="store_true")
     args = parser.parse_args()
     py = sys.executable
-    rows = []
+    gen = [py, "-m", "gen", "dashboards"]
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        main_src = export_main(args.main_rev, tmp / "main-src")
         small = make_project(tmp / "small", None)
-        fleet = make_project(tmp / "fleet", FLEET)
+        fleets = {n: make_project(tmp / f"fleet-{n}", n) for n in (GROWTH if not args.no_growth else (FLEET,))}
+        fleet = fleets[FLEET]
 
-        start_up = median_time(lambda: run(py, "-c", "pass", cwd=small), args.runs)
-        help_time = median_time(lambda: run(py, "-m", "gen", "--help", cwd=small), args.runs)
-        rows.append(("gen --help", help_time, "python -c pass", start_up))
-
-        def small_run():
-            fresh(small / "out")
-            run(py, "-m", "gen", "dashboards", cwd=small)
-
-        rows.append(("gen dashboards (2 envs)", median_time(small_run, args.runs), "python -c pass", start_up))
+        def plain(n: int, out: Path) -> Side:
+            return Side(
+                f"plain script, {n} envs",
+                [py, str(REPO / "bench/plain_baseline.py"), str(tmp / "template.json"), "cluster-000",
+                 "triton-000", str(fleets[n] / "environments.yaml"), str(out)],
+                tmp, clear=[out],
+            )
 
         # The baseline's template: the tool's own output for the first environment of the fleet.
-        run(py, "-m", "gen", "dashboards", "--env", "cluster-000", cwd=fleet)
-        template = fleet / "out/grafana/cluster-000/triton-cluster-000.json"
-        shutil.copy(template, tmp / "template.json")
+        Side("template", [*gen, "--env", "cluster-000", "--out", str(tmp / "t")], fleet, REPO).run_once()
+        shutil.copy(tmp / "t/grafana/cluster-000/triton-cluster-000.json", tmp / "template.json")
 
-        def fleet_run():
-            fresh(fleet / "out")
-            run(py, "-m", "gen", "dashboards", cwd=fleet)
+        comparisons = [
+            Comparison("gen --help", Side("gen --help", [py, "-m", "gen", "--help"], small, REPO),
+                       Side("import typer", [py, "-c", "import typer"], small, REPO), "<= 3x"),
+            Comparison(f"gen dashboards, 2 envs (project as is)",
+                       Side("gen dashboards", gen, small, REPO, clear=[small / "out"]),
+                       Side("python -c pass", [py, "-c", "pass"], small, REPO), "< 0.5 s"),
+            Comparison(f"gen dashboards, {FLEET} envs, vs main {args.main_rev}",
+                       Side("gen dashboards", gen, fleet, REPO, clear=[fleet / "out"]),
+                       Side(f"main {args.main_rev}", [*gen, "--out", str(tmp / "main-out")], fleet, main_src,
+                            clear=[tmp / "main-out"]), "<= 1/2.5 = 0.40x"),
+            Comparison(f"gen dashboards, {FLEET} envs, vs plain orjson script",
+                       Side("gen dashboards", gen, fleet, REPO, clear=[fleet / "out"]),
+                       plain(FLEET, tmp / "plain"), "<= 1.5x"),
+        ]
+        growth = []
+        if not args.no_growth:
+            for n in GROWTH:
+                growth.append(Comparison(
+                    f"growth: {n} envs", Side("gen dashboards", gen, fleets[n], REPO, clear=[fleets[n] / "out"]),
+                    plain(n, tmp / f"plain-{n}"), "linear",
+                ))
 
-        def baseline_run():
-            fresh(tmp / "plain")
-            run(py, str(REPO / "bench/plain_baseline.py"), str(tmp / "template.json"), "cluster-000",
-                "triton-000", str(fleet / "environments.yaml"), str(tmp / "plain"), cwd=tmp)
+        for index in range(args.runs):
+            for comparison in comparisons:
+                comparison.round(index)
+            for comparison in growth:
+                if comparison.name != f"growth: 1000 envs" or index < args.big_runs:
+                    comparison.round(index)
+            print(f"round {index + 1}/{args.runs} done", file=sys.stderr)
 
-        tool = median_time(fleet_run, args.runs)
-        base = median_time(baseline_run, args.runs)
-        _assert_identical(fleet / "out", tmp / "plain")
-        rows.append((f"gen dashboards ({FLEET} envs)", tool, "plain dicts, same files", base))
+        # The baselines write what the tool writes: same files, same bytes.
+        assert_identical(fleet / "out", tmp / "main-out")
+        plain_files = tmp / "plain"
+        for rel in ("grafana", *[p.name for p in plain_files.iterdir() if p.name.startswith("cluster-")]):
+            assert_identical(fleet / "out" / rel, plain_files / rel)
 
-        unchanged = median_time(lambda: run(py, "-m", "gen", "dashboards", cwd=fleet), args.runs)
-        rows.append((f"gen dashboards ({FLEET} envs, nothing to write)", unchanged, "plain dicts, same files", base))
-
-        # In-process: the same work without interpreter start-up and imports on either side.
-        sys.path.insert(0, str(fleet))
-        from gen.render.generate import generate
-        from gen.settings import load_settings
-
-        sys.path.insert(0, str(REPO / "bench"))
-        import plain_baseline
-
-        generate(load_settings(fleet / "environments.yaml"), ["dashboards"], None, tmp / "warm", check=False)
-
-        def tool_in_process():
-            fresh(tmp / "inproc")
-            generate(load_settings(fleet / "environments.yaml"), ["dashboards"], None, tmp / "inproc", check=False)
-
-        def base_in_process():
-            fresh(tmp / "plain2")
-            plain_baseline.main(str(tmp / "template.json"), "cluster-000", "triton-000",
-                                str(fleet / "environments.yaml"), str(tmp / "plain2"))
-
-        rows.append((
-            f"in-process, {FLEET} envs", median_time(tool_in_process, args.runs),
-            "plain dicts, in-process", median_time(base_in_process, args.runs),
-        ))
-
-    print(f"{'measure':<44} {'time':>8}   {'baseline':<26} {'time':>8}  {'ratio':>6}")
-    for name, value, base_name, base_value in rows:
-        print(f"{name:<44} {value * 1000:7.0f}ms   {base_name:<26} {base_value * 1000:7.0f}ms  {value / base_value:5.2f}x")
-    print(f"(median of {args.runs} runs, {os.cpu_count()} cores, Python {sys.version.split()[0]})")
-
-
-def _assert_identical(ours: Path, plain: Path) -> None:
-    files = sorted(p.relative_to(plain) for p in plain.rglob("*") if p.is_file())
-    assert files, "baseline wrote nothing"
-    for rel in files:
-        if (ours / rel).read_bytes() != (plain / rel).read_bytes():
-            raise SystemExit(f"baseline output differs from the tool's: {rel}")
+    print(f"\n{'measure':<46} {'tool':>9} {'baseline':>22} {'ratio':>7} {'cpu ratio':>9}  target")
+    for c in comparisons + growth:
+        tool, base = statistics.median(c.tool.samples), statistics.median(c.base.samples)
+        print(f"{c.name:<46} {tool * 1000:7.0f}ms {c.base.label[:12]:>12} {base * 1000:7.0f}ms "
+              f"{c.ratio:6.2f}x {c.cpu_ratio:8.2f}x  {c.target}")
+    fleet_main = comparisons[2]
+    print(f"\ngen dashboards, {FLEET} envs: {1 / fleet_main.ratio:.2f}x faster than main {args.main_rev} "
+          f"(CPU time: {1 / fleet_main.cpu_ratio:.2f}x)")
+    small_run = comparisons[1].tool
+    print(f"gen dashboards, 2 envs: {statistics.median(small_run.samples):.2f} s wall, "
+          f"{statistics.median(small_run.cpu):.2f} s CPU (median)")
+    if growth:
+        # CPU time: what the work costs, whatever else the machine runs (wall clock is in the table).
+        cpu = {n: statistics.median(c.tool.cpu) for n, c in zip(GROWTH, growth)}
+        base_cpu = {n: statistics.median(c.base.cpu) for n, c in zip(GROWTH, growth)}
+        print("growth, CPU ms per environment (tool | plain):", ", ".join(
+            f"{n}: {cpu[n] * 1000 / n:.1f} | {base_cpu[n] * 1000 / n:.1f}" for n in GROWTH))
+        a, b, c = (cpu[n] for n in GROWTH)
+        print(f"marginal CPU per environment: 50->200 {(b - a) * 1000 / 150:.1f} ms, "
+              f"200->1000 {(c - b) * 1000 / 800:.1f} ms (equal when growth is linear)")
+    print(f"(median of {args.runs} interleaved rounds, {args.big_runs} for 1000 envs; ratio = median of per-round "
+          f"ratios, wall clock and CPU time; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+          f"Python {sys.version.split()[0]})")
 
 
 if __name__ == "__main__":

@@ -53,14 +53,18 @@ REQUEST_DURATION = "nv_inference_request_duration_us"
 QUEUE_DURATION = "nv_inference_queue_duration_us"
 PENDING = "nv_inference_pending_request_count"
 
-# Alerts whose runbook sections the panels link to (docs/runbooks.md, one section per alert).
-ALERT_TARGET = ("TritonTargetDown", "TritonTargetAbsent")
-ALERT_ERRORS = ("TritonModelErrorRatioHigh",)
-ALERT_NO_SUCCESS = ("TritonModelNoSuccessfulInference",)
+# Alerts whose runbook sections the panels link to (docs/runbooks.md, one section per alert;
+# tests/test_dashboards.py checks every anchor exists).
+ALERT_TARGET = ("TritonTargetAbsent", "TritonReplicasMissing")
+ALERT_ERRORS = ("TritonModelErrorRatioHigh", "TritonModelErrorBudgetBurn")
+ALERT_NO_SUCCESS = ("TritonModelNoSuccessfulInference", "TritonModelUnavailable")
 ALERT_LATENCY = ("TritonModelLatencyHigh",)
 ALERT_QUEUE = ("TritonModelQueueTimeHigh",)
-ALERT_BACKLOG = ("TritonModelBacklogGrowing",)
-ALERT_CPU = ("TritonCPUSaturated",)
+ALERT_BACKLOG = ("TritonModelBacklogHigh", "TritonModelBacklogSecondsHigh", "TritonModelQueueNearFull")
+ALERT_CPU = ("TritonNodeCPUSaturated",)
+ALERT_THROTTLED = ("TritonPodCPUThrottled",)
+ALERT_MEMORY = ("TritonPodMemoryNearLimit", "TritonPodOOMKilled")
+ALERT_RESTARTS = ("TritonPodRestarting",)
 
 SUMMARY_HOW_TO = (
     "Triton exposes these summaries only when started with `--metrics-config summary_latencies=true`; "
@@ -407,6 +411,7 @@ def _pods(env: Environment, q: Queries) -> Row:
                 COUNT,
                 width=6,
                 bars=True,
+                links=runbook_links(env, *ALERT_RESTARTS),
             ),
             timeseries(
                 "Pod CPU usage against limit",
@@ -431,6 +436,7 @@ def _pods(env: Environment, q: Queries) -> Row:
                 PERCENT_0_1,
                 width=6,
                 max_value=1,
+                links=runbook_links(env, *ALERT_THROTTLED),
             ),
             timeseries(
                 "Pod memory working set against limit",
@@ -444,6 +450,7 @@ def _pods(env: Environment, q: Queries) -> Row:
                 ),
                 BYTES,
                 width=6,
+                links=runbook_links(env, *ALERT_MEMORY),
             ),
         ],
     )

@@ -20,6 +20,7 @@ class AlertSetting:
     for_: str
     severity: str
     threshold: float | None = None
+    min_failures: int | None = None  # error_ratio only
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class TritonTarget:
     metrics_path: str
     # The `job` label the ServiceMonitor gives Triton's targets; rules select targets by it.
     job: str
+    deployment: str = "triton"  # the Deployment kube-state-metrics reports replicas for
+    expected_replicas: int | None = None  # None: the Deployment's spec.replicas
+    summary_latencies: bool = False  # latency objectives read the summary's quantile
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,36 @@ class Cluster:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """What one model overrides, and what only the user knows about it."""
+
+    availability: float | None = None
+    request_latency_us: float | None = None
+    max_queue_size: int | None = None
+
+
+@dataclass(frozen=True)
+class SLO:
+    window: str  # the error budget's period
+    availability: float  # fraction of requests that succeed, for every model without an override
+
+
+@dataclass(frozen=True)
+class Receiver:
+    name: str
+    webhook_url: str | None = None
+    webhook_url_secret: Mapping[str, str] | None = None  # {name, key} of a Secret holding the URL
+
+
+@dataclass(frozen=True)
+class AlertmanagerSettings:
+    receivers: Mapping[str, Receiver]  # severity -> receiver
+    group_wait: str
+    group_interval: str
+    repeat_interval: str
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     namespace: str  # where Triton runs
@@ -72,8 +106,11 @@ class Environment:
     thresholds: Mapping[str, AlertSetting]
     # docs/runbooks.md as on-call people open it; alerts link to its sections.
     runbooks_url: str
-    # The label that tells clusters apart in a global view (Thanos, Mimir, VictoriaMetrics), set by
-    # each cluster's Prometheus as an external label; None: one cluster, no such label.
+    slo: SLO = SLO(window="30d", availability=0.999)
+    alertmanager: AlertmanagerSettings | None = None
+    models: Mapping[str, ModelSettings] = field(default_factory=lambda: MappingProxyType({}))
+    max_severity: str = "critical"  # every alert's severity is capped to this
+    # The label telling clusters apart on a Prometheus holding a fleet; rules aggregate by it.
     cluster_label: str | None = None
     # The clusters the environment runs in; empty: the one at argocd.destination_server.
     clusters: tuple[Cluster, ...] = ()
@@ -81,6 +118,14 @@ class Environment:
     @property
     def cluster_names(self) -> list[str]:
         return [cluster.name for cluster in self.clusters]
+
+    def severity(self, wanted: str) -> str:
+        """`wanted`, lowered to max_severity: dev's alerts do not page."""
+        order = ["info", "warning", "critical"]
+        return order[min(order.index(wanted), order.index(self.max_severity))]
+
+    def model(self, name: str) -> ModelSettings:
+        return self.models.get(name, ModelSettings())
 
 
 @dataclass(frozen=True)
@@ -160,6 +205,9 @@ def _describe(error) -> str:
         return f"{shown} {PATTERN_WORDS.get(limit, 'is not in the expected form')}"
     if rule == "not" and isinstance(limit, dict) and "enum" in limit:
         return f"{shown} is a reserved name"
+    if rule == "not" and isinstance(limit, dict) and "required" in limit:
+        # Keys that exclude each other (a merged `defaults` can bring the other one in).
+        return f"give only one of {', '.join(map(repr, limit['required']))}, not both"
     if rule in ("minLength", "maxLength"):
         return f"{shown} {'must have at least' if rule == 'minLength' else 'may have at most'} {limit} characters"
     if rule in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
@@ -168,6 +216,8 @@ def _describe(error) -> str:
         return f"{shown} must be {words} {limit:g}"
     if rule in ("minProperties", "minItems"):
         return f"needs at least {limit} {'entry' if limit == 1 else 'entries'}"
+    if rule in ("oneOf", "anyOf", "allOf", "not", "if", "then", "else", "dependentRequired", "const"):
+        return f"{shown} is not an allowed combination here (see the comments in environments.yaml)"
     return error.message
 
 
@@ -198,8 +248,20 @@ def _validator_class():
 
 def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
     thresholds = {
-        alert: AlertSetting(for_=spec["for"], severity=spec["severity"], threshold=spec.get("threshold"))
+        alert: AlertSetting(
+            for_=spec["for"], severity=spec["severity"], threshold=spec.get("threshold"),
+            min_failures=spec.get("min_failures"),
+        )
         for alert, spec in sorted(data["thresholds"].items())
+    }
+    alerting = data["alertmanager"]
+    receivers = {
+        severity: Receiver(
+            name=spec["name"], webhook_url=spec.get("webhook_url"),
+            webhook_url_secret=MappingProxyType(dict(spec["webhook_url_secret"]))
+            if spec.get("webhook_url_secret") else None,
+        )
+        for severity, spec in alerting["receivers"].items()
     }
     return Environment(
         name=name,
@@ -212,11 +274,23 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
             metrics_port=data["triton"]["metrics_port"],
             metrics_path=data["triton"]["metrics_path"],
             job=data["triton"]["job"],
+            deployment=data["triton"].get("deployment", "triton"),
+            expected_replicas=data["triton"].get("expected_replicas"),
+            summary_latencies=data["triton"].get("summary_latencies", False),
         ),
         grafana=GrafanaFolder(**data["grafana"]),
         argocd=ArgoDestination(**data["argocd"]),
         thresholds=MappingProxyType(thresholds),
         runbooks_url=data["runbooks_url"],
+        slo=SLO(window=data["slo"]["window"], availability=data["slo"]["availability"]),
+        alertmanager=AlertmanagerSettings(
+            receivers=MappingProxyType(receivers), group_wait=alerting["group_wait"],
+            group_interval=alerting["group_interval"], repeat_interval=alerting["repeat_interval"],
+        ),
+        models=MappingProxyType({
+            model: ModelSettings(**spec) for model, spec in sorted((data.get("models") or {}).items())
+        }),
+        max_severity=data.get("max_severity", "critical"),
         cluster_label=data.get("cluster_label"),
         clusters=tuple(
             Cluster(

@@ -9,67 +9,104 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 PROM_DURATION = r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
 # Kubernetes label value: 63 characters of [A-Za-z0-9._-], alphanumeric at both ends, or empty.
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-# A Prometheus label name (model.LabelNameRE).
-PROM_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 # At least one non-zero figure: a scrape interval of 0s would make every rate window empty.
 POSITIVE_DURATION = r"^(?=.*[1-9])" + PROM_DURATION[1:]
 
-# What each pattern means, in words: messages never show a raw regular expression.
-PATTERN_WORDS = {
-    DNS_LABEL: "must be a lowercase DNS label (a-z, 0-9 and '-', starting and ending with a letter or digit)",
-    PROM_DURATION: "must be a Prometheus duration such as 30s, 5m, 1h30m (units y w d h m s ms, largest first)",
-    POSITIVE_DURATION: "must be a Prometheus duration greater than zero, such as 15s or 1m",
-    LABEL_VALUE: "must be a Kubernetes label value: letters, digits, '-', '_' and '.', "
-                 "starting and ending with a letter or digit",
-    LABEL_KEY: "must be a Kubernetes label key: an optional DNS prefix and '/', then letters, digits, '-', '_' "
-               "and '.'",
-    PROM_LABEL_NAME: "must be a Prometheus label name: letters, digits and '_', not starting with a digit",
-    r"^[A-Za-z0-9_-]+$": "may only contain letters, digits, '-' and '_'",
-    r"^/": "must start with '/'",
-    r"^https?://": "must be an http:// or https:// URL",
-    r"^https?://[^#\s]+$": "must be an http:// or https:// URL without spaces or a '#' fragment",
-    r"^[^/\s][^\s]*[^/\s]$|^[^/\s]$": "must be a relative path without spaces, not starting or ending with '/'",
-}
 
 SEVERITIES = ["critical", "warning", "info"]
 
 # Directories of out/ that are not environments.
 RESERVED_ENV_NAMES = ["grafana", "argocd", "all"]
 
-# Alerts whose condition compares a value with `threshold`; the others only have `for`.
-ALERTS_WITH_THRESHOLD = [
-    "error_ratio",
-    "request_latency_us",
-    "queue_time_us",
-    "pending_requests",
-    "cpu_utilization",
+# An objective: the fraction of requests that must succeed.
+OBJECTIVE = {"type": "number", "exclusiveMinimum": 0, "maximum": 0.99999}
+# A Prometheus label name (no leading __, reserved for internal labels).
+LABEL_NAME = r"^(?!__)[a-zA-Z_][a-zA-Z0-9_]*$"
+
+
+# Alerts whose condition compares a value with `threshold`, with the threshold's bounds; the
+# others only have `for` and `severity`.
+ALERTS_WITH_THRESHOLD = {
+    "error_ratio": {"exclusiveMinimum": 0, "maximum": 1},  # server failures / requests
+    "request_latency_us": {"exclusiveMinimum": 0, "maximum": 3.6e9},  # microseconds, default objective
+    "queue_time_us": {"exclusiveMinimum": 0, "maximum": 3.6e9},
+    "pending_requests": {"exclusiveMinimum": 0, "maximum": 1e9},  # requests pending per model
+    "backlog_seconds": {"exclusiveMinimum": 0, "maximum": 86400},  # pending / successes per second
+    "queue_full": {"exclusiveMinimum": 0, "maximum": 1},  # pending / the model's max_queue_size
+    "cpu_utilization": {"exclusiveMinimum": 0, "maximum": 1},  # the node's CPU, as Triton reads it
+    "pod_cpu_throttling": {"exclusiveMinimum": 0, "maximum": 1},  # throttled / all CFS periods
+    "pod_memory": {"exclusiveMinimum": 0, "maximum": 1},  # working set / memory limit
+    "pod_restarts": {"minimum": 1, "maximum": 1000},  # container restarts in an hour
+}
+ALERTS_WITHOUT_THRESHOLD = [
+    "target_down",
+    "replicas_missing",
+    "no_successful_inference",
+    "model_unavailable",
+    "pod_oom_killed",
+    "slo_page",
+    "slo_ticket",
 ]
-ALERTS_WITHOUT_THRESHOLD = ["target_down", "no_successful_inference"]
-
-
-# The largest threshold that still means something; a larger one is a typo (or .inf).
-THRESHOLD_MAXIMUM = {
-    "error_ratio": 1,  # a ratio
-    "cpu_utilization": 1,  # a ratio
-    "request_latency_us": 3_600_000_000,  # one hour
-    "queue_time_us": 3_600_000_000,
-    "pending_requests": 10_000_000,
+# Extra numbers of one alert besides its threshold.
+ALERT_EXTRAS = {
+    # A ratio over a few requests is noise: at least this many server failures in the window.
+    "error_ratio": {"min_failures": {"type": "integer", "minimum": 1, "maximum": 1000000}},
 }
 
 
-def _alert(name: str, with_threshold: bool, required: bool) -> dict:
+def _alert(name: str, bounds: dict | None, required: bool) -> dict:
     properties = {
         "for": {"type": "string", "pattern": PROM_DURATION, "minLength": 2},
         "severity": {"enum": SEVERITIES},
     }
-    if with_threshold:
-        properties["threshold"] = {"type": "number", "exclusiveMinimum": 0, "maximum": THRESHOLD_MAXIMUM[name]}
+    if bounds is not None:
+        properties["threshold"] = {"type": "number", **bounds}
+    properties.update(ALERT_EXTRAS.get(name, {}))
     schema = {"type": "object", "additionalProperties": False, "properties": properties}
     if required:
         schema["required"] = sorted(properties)
     return schema
+
+
+def _model(required: bool) -> dict:
+    """Per-model overrides of the environment's objectives, and what only the user knows."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "availability": OBJECTIVE,
+            "request_latency_us": {"type": "number", "exclusiveMinimum": 0, "maximum": 3.6e9},
+            # The model's dynamic_batching.default_queue_policy.max_queue_size: a request that finds
+            # the queue full gets HTTP 503 and Triton counts it in no metric.
+            "max_queue_size": {"type": "integer", "minimum": 1, "maximum": 1000000000},
+        },
+    }
+
+
+def _receiver() -> dict:
+    secret_ref = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "key"],
+        "properties": {
+            "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253},
+            "key": {"type": "string", "pattern": r"^[-._a-zA-Z0-9]+$", "maxLength": 253},
+        },
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "pattern": r"^[a-zA-Z0-9][-_.a-zA-Z0-9]*$", "maxLength": 100},
+            # A URL without credentials in it; one that holds a token belongs in a Secret.
+            "webhook_url": {"type": "string", "pattern": r"^https?://[^/@\s]+(/\S*)?$"},
+            "webhook_url_secret": secret_ref,
+        },
+        "not": {"required": ["webhook_url", "webhook_url_secret"]},
+    }
 
 
 def _environment(required: bool) -> dict:
@@ -79,8 +116,9 @@ def _environment(required: bool) -> dict:
             schema["required"] = req
         return schema
 
-    alerts = {name: _alert(name, True, required) for name in ALERTS_WITH_THRESHOLD}
-    alerts.update({name: _alert(name, False, required) for name in ALERTS_WITHOUT_THRESHOLD})
+    alerts = {name: _alert(name, bounds, required) for name, bounds in ALERTS_WITH_THRESHOLD.items()}
+    alerts.update({name: _alert(name, None, required) for name in ALERTS_WITHOUT_THRESHOLD})
+    durations = {"type": "string", "pattern": PROM_DURATION, "minLength": 2}
     return obj(
         {
             "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
@@ -98,6 +136,13 @@ def _environment(required: bool) -> dict:
                     "metrics_port": {"type": "string", "pattern": DNS_LABEL, "maxLength": 15},
                     "metrics_path": {"type": "string", "pattern": r"^/"},
                     "job": {"type": "string", "pattern": LABEL_VALUE, "minLength": 1, "maxLength": 63},
+                    # The Deployment running Triton (kube-state-metrics reports its replicas).
+                    "deployment": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253},
+                    # Pods expected to serve; without it, the Deployment's spec.replicas.
+                    "expected_replicas": {"type": ["integer", "null"], "minimum": 1, "maximum": 10000},
+                    # Triton runs with --metrics-config summary_latencies=true: latency objectives
+                    # use the summary's quantile instead of the average.
+                    "summary_latencies": {"type": "boolean"},
                 },
                 ["service_labels", "metrics_port", "metrics_path", "job"],
             ),
@@ -116,8 +161,13 @@ def _environment(required: bool) -> dict:
                 ["destination_server"],
             ),
             "thresholds": obj(alerts, sorted(alerts)),
-            "runbooks_url": {"type": "string", "pattern": r"^https?://[^#\s]+$"},
-            "cluster_label": {"type": "string", "pattern": PROM_LABEL_NAME},
+            # Every alert's severity is at most this: dev sets `warning` so that nothing pages.
+            "max_severity": {"enum": SEVERITIES},
+            # The label that tells clusters apart on a Prometheus holding a fleet; every rule
+            # aggregates by it too. Absent: one cluster per Prometheus.
+            "cluster_label": {"type": "string", "pattern": LABEL_NAME, "maxLength": 100},
+            # The clusters the environment runs in: Argo CD deploys out/<env> to each; `name` is the
+            # value of cluster_label on that cluster's series. Absent: argocd.destination_server.
             "clusters": {
                 "type": "array",
                 "items": {
@@ -134,6 +184,31 @@ def _environment(required: bool) -> dict:
                     },
                 },
             },
+            "slo": obj(
+                {
+                    # The period the objectives hold over (the error budget's window).
+                    "window": {**durations, "enum": ["7d", "14d", "28d", "30d"]},
+                    # Fraction of requests that succeed (failures without CANCELED count against it).
+                    "availability": OBJECTIVE,
+                },
+                ["window", "availability"],
+            ),
+            "models": {
+                "type": "object",
+                "propertyNames": {"pattern": r"^[^\s|\\\"]+$", "maxLength": 253},
+                "additionalProperties": _model(required),
+            },
+            "alertmanager": obj(
+                {
+                    # The receiver each severity is routed to.
+                    "receivers": obj({severity: _receiver() for severity in SEVERITIES}, SEVERITIES),
+                    "group_wait": durations,
+                    "group_interval": durations,
+                    "repeat_interval": durations,
+                },
+                ["receivers", "group_wait", "group_interval", "repeat_interval"],
+            ),
+            "runbooks_url": {"type": "string", "pattern": r"^https?://[^#\s]+$"},
         },
         [
             "namespace",
@@ -145,6 +220,8 @@ def _environment(required: bool) -> dict:
             "argocd",
             "thresholds",
             "runbooks_url",
+            "slo",
+            "alertmanager",
         ],
     )
 
@@ -179,4 +256,27 @@ DOCUMENT = {
             "additionalProperties": {"type": "object"},
         },
     },
+}
+
+
+# What each pattern means, in words: messages never show a raw regular expression.
+PATTERN_WORDS = {
+    DNS_LABEL: "must be a lowercase DNS label (a-z, 0-9 and '-', starting and ending with a letter or digit)",
+    PROM_DURATION: "must be a Prometheus duration such as 30s, 5m, 1h30m (units y w d h m s ms, largest first)",
+    POSITIVE_DURATION: "must be a Prometheus duration greater than zero, such as 15s or 1m",
+    LABEL_VALUE: "must be a Kubernetes label value: letters, digits, '-', '_' and '.', "
+                 "starting and ending with a letter or digit",
+    LABEL_KEY: "must be a Kubernetes label key: an optional DNS prefix and '/', then letters, digits, '-', '_' "
+               "and '.'",
+    r"^[A-Za-z0-9_-]+$": "may only contain letters, digits, '-' and '_'",
+    r"^/": "must start with '/'",
+    r"^https?://": "must be an http:// or https:// URL",
+    r"^https?://[^#\s]+$": "must be an http:// or https:// URL without spaces or a '#' fragment",
+    LABEL_NAME: "must be a Prometheus label name (letters, digits and '_', not starting with a digit or '__')",
+    r"^[-._a-zA-Z0-9]+$": "may only contain letters, digits, '-', '_' and '.'",
+    r"^[a-zA-Z0-9][-_.a-zA-Z0-9]*$": "must start with a letter or digit and hold only letters, digits, '-', '_' "
+                                     "and '.'",
+    r"^https?://[^/@\s]+(/\S*)?$": "must be an http:// or https:// URL without spaces or credentials",
+    r"^[^\s|\\\"]+$": "may not contain white space, '|', '\\' or '\"'",
+    r"^[^/\s][^\s]*[^/\s]$|^[^/\s]$": "must be a relative path without spaces, not starting or ending with '/'",
 }

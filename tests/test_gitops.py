@@ -3,6 +3,7 @@ added by a test."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,7 +47,9 @@ def _kustomize(directory: Path) -> list[dict]:
         pytest.skip("kubectl is not installed")
     result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    return list(yaml.safe_load_all(result.stdout))
+    # kubectl writes an AlertmanagerConfig's `matchType: =` bare, which PyYAML reads as YAML 1.1's
+    # value tag and refuses; every YAML 1.2 reader takes it as the string "=".
+    return list(yaml.safe_load_all(re.sub(r": =$", ": '='", result.stdout, flags=re.M)))
 
 
 @pytest.fixture
@@ -60,6 +63,7 @@ def staging(project):
 def test_third_environment_is_complete(staging):
     out = staging / "out"
     assert sorted(p.name for p in (out / "staging").iterdir()) == [
+        "alertmanagerconfig-triton.yaml",
         "dashboard-triton.yaml",
         "kustomization.yaml",
         "prometheusrule-triton.yaml",
@@ -84,8 +88,8 @@ def test_third_environment_is_valid(staging):
     out = staging / "out"
     documents = _objects(out / "staging") + _objects(out / "argocd")
     kinds = sorted(doc["kind"] for doc in documents)
-    assert kinds == ["Application", "Application", "Application", "ApplicationSet", "ConfigMap",
-                     "PrometheusRule", "ServiceMonitor"]
+    assert kinds == ["AlertmanagerConfig", "Application", "Application", "Application", "ApplicationSet",
+                     "ConfigMap", "PrometheusRule", "ServiceMonitor"]
     for doc in documents:
         if crd_schemas.is_custom_resource(doc):
             assert crd_schemas.errors(doc) == [], doc["kind"]
@@ -94,6 +98,7 @@ def test_third_environment_is_valid(staging):
     assert [f for f in findings if f.severity != "info"] == []
     built = _kustomize(out / "staging")
     assert sorted((d["kind"], d["metadata"]["name"]) for d in built) == [
+        ("AlertmanagerConfig", "triton-staging"),
         ("ConfigMap", "grafana-dashboard-triton-staging"),
         ("PrometheusRule", "triton-rules-staging"),
         ("ServiceMonitor", "triton-staging"),
@@ -105,7 +110,7 @@ def test_committed_environment_builds_with_kubectl_kustomize(env):
     built = _kustomize(REPO / "out" / env)
     on_disk = _objects(REPO / "out" / env)
     assert sorted(d["metadata"]["name"] for d in built) == sorted(d["metadata"]["name"] for d in on_disk)
-    assert len(built) == 3
+    assert len(built) == 4
 
 
 def test_committed_out_is_valid():
@@ -141,7 +146,8 @@ def test_gen_dashboards_alone_keeps_the_kustomization_whole(project):
     assert result.returncode == 0, result.stderr
     kustomization = yaml.safe_load((project / "out/dev/kustomization.yaml").read_text())
     assert kustomization["resources"] == [
-        "dashboard-triton.yaml", "prometheusrule-triton.yaml", "servicemonitor-triton.yaml"
+        "alertmanagerconfig-triton.yaml", "dashboard-triton.yaml", "prometheusrule-triton.yaml",
+        "servicemonitor-triton.yaml",
     ]
     assert run_gen("build", "--check", cwd=project).returncode == 0
 

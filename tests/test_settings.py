@@ -92,6 +92,13 @@ def _write(tmp_path: Path, mutate) -> Path:
             "environments.yaml: environments: key 'Dev-1' must be a lowercase DNS label",
         ),
         (
+            lambda d: d["environments"]["dev"].update(
+                alertmanager={"receivers": {"critical": {"name": "pager", "webhook_url": "https://pager.example/x",
+                                                         "webhook_url_secret": {"name": "s", "key": "url"}}}}),
+            "environments.yaml: environments.dev.alertmanager.receivers.critical: give only one of 'webhook_url', "
+            "'webhook_url_secret', not both",
+        ),
+        (
             lambda d: d["environments"].update({"a" * 31: d["environments"]["dev"]}),
             "environments.yaml: environments: key '" + "a" * 31 + "' may have at most 30 characters",
         ),
@@ -161,3 +168,23 @@ def test_missing_settings_file(tmp_path):
     assert result.returncode == 2
     assert "settings file not found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_every_pattern_in_the_settings_schema_is_explained_in_words():
+    from gen import settings_schema
+
+    patterns: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                patterns.add(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(settings_schema.DOCUMENT)
+    walk(settings_schema.ENVIRONMENT)
+    assert patterns and sorted(p for p in patterns if p not in settings_schema.PATTERN_WORDS) == []

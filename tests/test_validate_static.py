@@ -76,13 +76,13 @@ def _alert(document: dict, name: str) -> dict:
 
 
 RULE_BREAKAGES = [
-    ("alert-severity", lambda d: _alert(d, "TritonCPUSaturated")["labels"].update(severity="page")),
-    ("alert-annotations", lambda d: _alert(d, "TritonCPUSaturated")["annotations"].pop("runbook_url")),
-    ("alert-for", lambda d: _alert(d, "TritonCPUSaturated").pop("for")),
-    ("alert-name-camelcase", lambda d: _alert(d, "TritonCPUSaturated").update(alert="triton_cpu_saturated")),
-    ("alert-labels-kept", lambda d: _alert(d, "TritonCPUSaturated").update(
+    ("alert-severity", lambda d: _alert(d, "TritonNodeCPUSaturated")["labels"].update(severity="page")),
+    ("alert-annotations", lambda d: _alert(d, "TritonNodeCPUSaturated")["annotations"].pop("runbook_url")),
+    ("alert-for", lambda d: _alert(d, "TritonNodeCPUSaturated").pop("for")),
+    ("alert-name-camelcase", lambda d: _alert(d, "TritonNodeCPUSaturated").update(alert="triton_cpu_saturated")),
+    ("alert-labels-kept", lambda d: _alert(d, "TritonNodeCPUSaturated").update(
         expr='max by (namespace) (nv_cpu_utilization{namespace="triton-dev"}) > 0.9')),
-    ("target-promql", lambda d: _alert(d, "TritonCPUSaturated").update(expr="max by (pod) (")),
+    ("target-promql", lambda d: _alert(d, "TritonNodeCPUSaturated").update(expr="max by (pod) (")),
 ]
 
 
@@ -98,7 +98,7 @@ def test_rule_lint_finds_the_breakage(project, check, breakage):
 
 def test_aggregated_away_label_names_the_label(project):
     path, document = _rules(project)
-    _alert(document, "TritonCPUSaturated")["expr"] = 'max by (namespace) (nv_cpu_utilization{namespace="triton-dev"}) > 0.9'
+    _alert(document, "TritonNodeCPUSaturated")["expr"] = 'max by (namespace) (nv_cpu_utilization{namespace="triton-dev"}) > 0.9'
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     code, findings = _findings(project)
     (finding,) = [f for f in findings if f["check"] == "alert-labels-kept"]

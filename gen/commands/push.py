@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -75,6 +74,8 @@ def push(
         sys.stderr.write("\r\033[K")
     counters = client.counters
     if output_format == Format.json:
+        import json
+
         typer.echo(scrub(json.dumps({
             "ok": result.ok, "dry_run": dry_run, "grafana_url": grafana_url,
             "folders_created": result.folders_created,

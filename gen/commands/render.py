@@ -94,8 +94,8 @@ def alerts(
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
-    """Render PrometheusRules and ServiceMonitors per environment."""
-    run(["rules", "monitors"], settings, out, env, check, "alerts")
+    """Render PrometheusRules, ServiceMonitors and AlertmanagerConfigs per environment."""
+    run(["rules", "monitors", "alertmanager"], settings, out, env, check, "alerts")
 
 
 @user_errors

@@ -23,7 +23,17 @@ class Result:
 
 
 def generate(settings: Settings, target_names: list[str], env: str | None, out_dir: Path, check: bool) -> Result:
-    """Render, then (unless check) write. Nothing is written before everything has rendered."""
+    """Render, then (unless check) write. Nothing is written before everything has rendered.
+    One run at a time per out/; a run first completes what a killed one left half-swapped, since
+    rendering reads out/ (the kustomization lists the files of targets that do not run now)."""
+    outdir.check_out_dir(out_dir, create_parent=not check)
+    with outdir.locked(out_dir):
+        if not check:
+            outdir.recover(out_dir)
+        return _generate(settings, target_names, env, out_dir, check)
+
+
+def _generate(settings: Settings, target_names: list[str], env: str | None, out_dir: Path, check: bool) -> Result:
     envs = settings.select(env)
     env_names = None if env in (None, "all") else {e.name for e in envs}
     targets = [TARGETS[name] for name in target_names]

@@ -62,9 +62,17 @@ def configmap(meta: Mapping[str, Any], data: Mapping[str, str]) -> str:
     for key, text in sorted(data.items()):
         if not text.endswith("\n"):
             text += "\n"
-        body = "".join(f"    {line}\n" if line else "\n" for line in text[:-1].split("\n"))
-        parts.append(f"  {_plain_key(key)}: |\n{body}")
+        parts.append(f"  {_plain_key(key)}: |\n{_indented(text)}")
     return "".join(parts)
+
+
+def _indented(text: str) -> str:
+    """Each line of text (which ends in a newline) indented by four spaces; an empty line stays
+    empty (no trailing spaces). One replace for the common case: a 44 KB dashboard has 2,000 lines."""
+    lines = text[:-1]
+    if lines and lines[0] != "\n" and lines[-1] != "\n" and "\n\n" not in lines:
+        return "    " + lines.replace("\n", "\n    ") + "\n"
+    return "".join(f"    {line}\n" if line else "\n" for line in lines.split("\n"))
 
 
 def _plain_key(key: str) -> str:

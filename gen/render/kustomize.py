@@ -36,13 +36,16 @@ def render(
     any_owns: Callable[[str], bool],
 ) -> list[Artifact]:
     produced = {a.path for a in artifacts}
+    # The manifests of each environment, out/<env>/*.yaml, grouped in one pass over the artifacts
+    # (not one pass per environment: that grows with environments x artifacts).
+    by_env: dict[str, set[str]] = {}
+    for path in produced:
+        env_name, _, name = path.partition("/")
+        if name and "/" not in name and name.endswith(".yaml"):
+            by_env.setdefault(env_name, set()).add(name)
     result = []
     for env in envs:
-        names = {
-            path.split("/", 1)[1]
-            for path in produced
-            if path.startswith(f"{env.name}/") and path.count("/") == 1 and path.endswith(".yaml")
-        }
+        names = set(by_env.get(env.name, ()))
         env_dir = out_dir / env.name
         if env_dir.is_dir():
             for path in env_dir.glob("*.yaml"):

@@ -61,7 +61,7 @@ def _parses(expr: str, where: str) -> None:
         raise UserError(f"{where}: expr: does not parse as PromQL: {message}") from None
 
 
-def _to_dict(rule: Any, where: str) -> dict[str, Any]:
+def _to_dict(rule: Any, where: str, env: Environment) -> dict[str, Any]:
     kind = type(rule).__name__
     if kind == "Recording":
         if not isinstance(rule.record, str) or not RECORD_NAME.match(rule.record):
@@ -83,7 +83,9 @@ def _to_dict(rule: Any, where: str) -> dict[str, Any]:
                 raise UserError(f"{where}: annotations.{key}: missing")
         if not re.match(r"^https?://", rule.runbook_url):
             raise UserError(f"{where}: annotations.runbook_url: {rule.runbook_url!r} is not a URL")
-        labels = {**dict(rule.labels), "severity": setting.severity}
+        # What routing needs: the environment, and the severity capped by the environment (dev
+        # pages nobody).
+        labels = {**dict(rule.labels), "environment": env.name, "severity": env.severity(setting.severity)}
         return {
             "alert": rule.name,
             "expr": _tidy(rule.expr),
@@ -121,7 +123,7 @@ def _build_one(env: Environment, definition: definitions.Definition, groups: Any
         for rule in group.rules:
             name = getattr(rule, "name", None) or getattr(rule, "record", None) or "?"
             label = "alert" if type(rule).__name__ == "Alert" else "recording rule"
-            rules.append(_to_dict(rule, f"{source}: {label} '{name}' (environment '{env.name}')"))
+            rules.append(_to_dict(rule, f"{source}: {label} '{name}' (environment '{env.name}')", env))
         entry: dict[str, Any] = {"name": group.name}
         if group.interval:
             if not re.match(PROM_DURATION, group.interval):
@@ -133,21 +135,24 @@ def _build_one(env: Environment, definition: definitions.Definition, groups: Any
 
 
 def _check_unique_alerts(built: list[BuiltRules]) -> None:
-    """Alert names are unique per environment: Alertmanager routes and silences go by name."""
-    by_env: dict[str, dict[str, BuiltRules]] = {}
+    """Alerts are unique per environment by name and labels: Alertmanager routes, inhibits and
+    silences by them. One name may have several rules when their labels differ (the burn-rate
+    alert's fast and slow variants)."""
+    by_env: dict[str, dict[tuple, BuiltRules]] = {}
     for item in built:
         seen = by_env.setdefault(item.env.name, {})
-        names_here: set[str] = set()
+        keys_here: set[tuple] = set()
         for rule in item.alerts():
             name = rule["alert"]
-            other = seen.get(name)
-            if name in names_here or (other is not None and other is not item):
-                also = "in the same file" if name in names_here else f"also in {other.source}"
+            key = (name, tuple(sorted((k, v) for k, v in rule["labels"].items() if k != "severity")))
+            other = seen.get(key)
+            if key in keys_here or (other is not None and other is not item):
+                also = "in the same file" if key in keys_here else f"also in {other.source}"
                 raise UserError(
                     f"{item.source}: alert '{name}' (environment '{item.env.name}'): alert: duplicate name ({also})"
                 )
-            names_here.add(name)
-            seen[name] = item
+            keys_here.add(key)
+            seen[key] = item
 
 
 def build_rules(settings: Settings, envs: list[Environment] | None = None) -> list[BuiltRules]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from gen.outdir import Artifact
-from gen.render import argocd, dashboards, monitors, rules
+from gen.render import alertmanager, argocd, dashboards, monitors, rules
 from gen.settings import Environment, Settings
 
 
@@ -27,5 +27,6 @@ TARGETS: dict[str, Target] = {
     "dashboards": Target("dashboards", dashboards.render_all, dashboards.owns),
     "rules": Target("rules", rules.render_all, rules.owns),
     "monitors": Target("monitors", monitors.render_all, monitors.owns),
+    "alertmanager": Target("alertmanager", alertmanager.render_all, alertmanager.owns),
     "argocd": Target("argocd", argocd.render_all, argocd.owns),
 }

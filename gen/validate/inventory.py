@@ -42,6 +42,7 @@ class Rule:
     path: str
     group: str
     rule: dict[str, Any]
+    interval: str | None = None  # the group's own evaluation interval, when it has one
 
     @property
     def name(self) -> str:
@@ -77,6 +78,12 @@ class Inventory:
 
     def envs(self) -> list[str]:
         return sorted({d.env for d in self.dashboards} | {r.env for r in self.rules})
+
+    def slow_records(self, env: str | None = None) -> dict[str, str]:
+        """Recorded series of groups with their own (longer) interval -> that interval: a
+        Prometheus evaluates them first up to one interval after it starts."""
+        return {r.rule["record"]: r.interval for r in self.rules
+                if not r.is_alert and r.interval and env in (None, r.env)}
 
     def records(self, env: str | None = None) -> dict[str, str]:
         """Recorded series name -> expression, for one environment or all."""
@@ -147,5 +154,6 @@ def load(out_dir: Path) -> Inventory:
                             "(run `gen build` to regenerate it)")
         for group in groups:
             for rule in group["rules"]:
-                inventory.rules.append(Rule(path.parent.name, rel, str(group.get("name", "?")), rule))
+                inventory.rules.append(Rule(path.parent.name, rel, str(group.get("name", "?")), rule,
+                                            group.get("interval")))
     return inventory

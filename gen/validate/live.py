@@ -25,9 +25,10 @@ OPTIONAL_METRICS = re.compile(
     r"^nv_(gpu_|energy_|cache_|inference_\w+_summary_us|inference_first_response_histogram|"
     r"pinned_memory_|inference_load_ratio)"
 )
-# Series from kube-prometheus-stack's cAdvisor and kube-state-metrics (the Pods row): a Prometheus
-# without them is a set-up gap worth a warning, not a broken dashboard.
-KUBERNETES_METRICS = re.compile(r"^(container_|kube_)")
+# Series of other exporters that kube-prometheus-stack runs (kube-state-metrics, cAdvisor): the pod
+# and replica alerts and the dashboard's Pods row read them. Absent (a Prometheus without
+# kube-prometheus-stack's exporters): those are blind, the rest works.
+KUBERNETES_METRICS = re.compile(r"^(kube_|container_)")
 # Series whose absence is normal: ALERTS exists only while an alert is pending or firing.
 ABSENCE_NORMAL = {"ALERTS", "ALERTS_FOR_STATE"}
 PANEL_WINDOW_S = 15 * 60  # a panel "returns data" when its range query over this window has points
@@ -221,17 +222,23 @@ def check_metrics(ctx: Context) -> list[Finding]:
                     return [Finding(ERROR, obj, f"exists, but not with namespace={ctx.ns}", f"count({metric})",
                                     hint="Prometheus does not attach the namespace label: is the target scraped "
                                          "through the ServiceMonitor?", check="live-metric")]
+                slow = ctx.inventory.slow_records(ctx.env.name)
+                if metric in slow:
+                    return [Finding(INFO, obj, f"recorded series is absent: its group runs every {slow[metric]}, "
+                                    "so it appears up to that long after Prometheus starts", check="live-metric")]
                 if metric in records:
                     return [Finding(ERROR, obj, "recorded series is absent: the recording rules are not loaded",
                                     hint=f"the PrometheusRule needs the label release={ctx.env.prometheus_release}; "
                                          "or no traffic yet", check="live-metric")]
+                if KUBERNETES_METRICS.match(metric):
+                    # Information, as the optional metrics: Triton's own alerts do not need it.
+                    return [Finding(INFO, obj, "absent: it comes from kube-state-metrics or cAdvisor "
+                                    "(kube-prometheus-stack); the alerts and dashboard panels reading it are blind",
+                                    hint="scrape kube-state-metrics and the kubelet's cAdvisor endpoint",
+                                    check="live-metric")]
                 if OPTIONAL_METRICS.match(metric):
                     return [Finding(INFO, obj, "absent: Triton exposes it only with optional flags or hardware "
                                     "(GPU, response cache, summary latencies)", check="live-metric")]
-                if KUBERNETES_METRICS.match(metric):
-                    return [Finding(WARNING, obj, f"absent in {ctx.ns}: this Prometheus collects no cAdvisor or "
-                                    "kube-state-metrics series there", hint="kube-prometheus-stack ships both; without "
-                                    "them the Pods row shows no resources", check="live-metric")]
                 return [Finding(ERROR, obj, "absent: no series has this name",
                                 hint="misspelt, or not exposed by this Triton version", check="live-metric")]
             missing = [label for label in sorted(labels)
@@ -362,6 +369,11 @@ def check_rules(ctx: Context) -> list[Finding]:
             return [Finding(INFO, q.object, f"condition is true now for {len(result)} series (fires after `for`)",
                             q.expr, check="live-rule")]
         if q.kind == "record" and not result:
+            slow = ctx.inventory.slow_records(ctx.env.name)
+            record = q.object.split(" record ", 1)[-1]
+            if record in slow or any(name in q.expr for name in slow):
+                return [Finding(INFO, q.object, f"records nothing yet: it reads a group that runs every "
+                                f"{max(slow.values())}", q.expr, check="live-rule")]
             return [Finding(WARNING, q.object, "records nothing now", q.expr, hint=_explain_empty(ctx, q.expr),
                             check="live-rule")]
         return []

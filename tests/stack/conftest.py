@@ -76,7 +76,10 @@ def victoria_metrics_dev(triton, kubernetes_dev, tmp_path_factory):
             # Chained records (mean, ratio) appear once their inputs were written back.
             for record in ("namespace_model:nv_inference_request_duration_us:mean5m",
                            "namespace_model:nv_inference_queue_duration_us:mean5m",
-                           "namespace_model:nv_inference_request_failures_per_request:ratio_rate5m"):
+                           "namespace_model:nv_inference_request_failures_per_request:ratio_rate5m",
+                           # the SLO's ratios sit three records deep
+                           "namespace_model:nv_inference_request_errors:ratio_rate1h",
+                           "namespace_model:nv_inference_request_errors:slo_budget_ratio"):
                 servers.wait_for(vm.url, record, timeout=90)
             yield vm
 

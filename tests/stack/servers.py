@@ -183,10 +183,10 @@ def rule_files_from_out(env_dir: Path, dest: Path) -> list[Path]:
 
 
 def scrape_config(targets: list[tuple[str, dict[str, str]]], interval: str, rule_files: list[Path],
-                  extra_jobs: list[dict] = ()) -> dict:
+                  alertmanager: str | None = None, extra_jobs: list[dict] = ()) -> dict:
     """Triton's targets as job "triton" (with the labels a ServiceMonitor would give them), plus
     any other scrape jobs (cAdvisor- and kube-state-metrics-shaped endpoints, tests/stack/fleet.py)."""
-    return {
+    config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(p) for p in rule_files],
         "scrape_configs": [{
@@ -195,6 +195,9 @@ def scrape_config(targets: list[tuple[str, dict[str, str]]], interval: str, rule
             "static_configs": [{"targets": [target], "labels": labels} for target, labels in targets],
         }, *extra_jobs],
     }
+    if alertmanager:  # host:port of an Alertmanager the alerts go to
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    return config
 
 
 @dataclass
@@ -205,11 +208,13 @@ class PromServer:
 
 @contextlib.contextmanager
 def prometheus_server(workdir: Path, targets: list[tuple[str, dict[str, str]]], rule_files: list[Path] = (),
-                      interval: str = "1s", extra_jobs: list[dict] = ()) -> Iterator[PromServer]:
+                      interval: str = "1s", alertmanager: str | None = None,
+                      extra_jobs: list[dict] = ()) -> Iterator[PromServer]:
     binary = require_binary("prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_config(targets, interval, list(rule_files), list(extra_jobs))))
+    config.write_text(yaml.safe_dump(scrape_config(targets, interval, list(rule_files), alertmanager,
+                                                   list(extra_jobs))))
     port = free_port()
     argv = [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
             f"--storage.tsdb.path={workdir / 'data'}", "--log.level=warn"]
@@ -224,7 +229,7 @@ def victoria_metrics_server(workdir: Path, targets: list[tuple[str, dict[str, st
     binary = require_binary("victoria-metrics")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "scrape.yml"
-    config.write_text(yaml.safe_dump(scrape_config(targets, interval, [], list(extra_jobs))))
+    config.write_text(yaml.safe_dump(scrape_config(targets, interval, [], extra_jobs=list(extra_jobs))))
     port = free_port()
     argv = [binary, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={workdir / 'data'}",
             f"-promscrape.config={config}", "-promscrape.config.strictParse=false", "-search.latencyOffset=0s",
@@ -325,3 +330,91 @@ def triton_repository_server(workdir: Path) -> Iterator[TritonRepositoryServer]:
                 raise RuntimeError(f"Triton's repository not in the expected states:\n{proc.tail()}")
             time.sleep(0.3)
         yield TritonRepositoryServer(base, metrics, proc, workspace)
+
+
+# -- alerting: a Triton that fails on demand, Alertmanager, a webhook receiver ----------------------
+
+@contextlib.contextmanager
+def triton_alerting_server(workdir: Path, mode_file: Path) -> Iterator[TritonServer]:
+    """tests/stack/triton_alerting_app.py: flaky_model (ok / fail / slow from `mode_file`, a queue
+    of 4) and idle_model."""
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    argv = [sys.executable, "-m", "tests.stack.triton_alerting_app", "--http-port", str(http), "--grpc-port",
+            str(grpc), "--metrics-port", str(metrics), "--mode-file", str(mode_file)]
+    base = f"http://127.0.0.1:{http}"
+    with process("triton-alerting", argv, workdir, f"{base}/v2/models/flaky_model/ready", timeout=180) as proc:
+        deadline = time.monotonic() + 60
+        while http_status(f"{base}/v2/models/idle_model/ready") != 200 or http_status(
+            f"http://127.0.0.1:{metrics}/metrics"
+        ) != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Triton models or metrics not ready:\n{proc.tail()}")
+            time.sleep(0.2)
+        yield TritonServer(base, metrics, proc)
+
+
+@contextlib.contextmanager
+def alertmanager_server(workdir: Path, config: dict) -> Iterator[PromServer]:
+    """Debian's prometheus-alertmanager with `config` (a plain Alertmanager configuration), alone
+    (no cluster peers)."""
+    binary = require_binary("prometheus-alertmanager")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port = free_port()
+    argv = [binary, f"--config.file={path}", f"--storage.path={workdir / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"]
+    url = f"http://127.0.0.1:{port}"
+    with process("alertmanager", argv, workdir, f"{url}/-/ready") as proc:
+        yield PromServer(url, proc)
+
+
+class WebhookReceiver:
+    """An HTTP endpoint that records what Alertmanager's webhook integration posts: one
+    notification per POST, with the path it was posted to (one path per receiver)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received = self.notifications = []  # (path, payload)
+        lock = self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    received.append((self.path, json.loads(body or b"{}")))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def alerts(self, **labels: str) -> list[tuple[str, dict]]:
+        """(path, alert) for every alert received so far whose labels include `labels`."""
+        with self._lock:
+            notifications = list(self.notifications)
+        return [(path, alert) for path, payload in notifications for alert in payload.get("alerts", [])
+                if all(alert.get("labels", {}).get(k) == v for k, v in labels.items())]
+
+    def wait_for(self, timeout: float = 120.0, **labels: str) -> list[tuple[str, dict]]:
+        deadline = time.monotonic() + timeout
+        while not (found := self.alerts(**labels)):
+            if time.monotonic() > deadline:
+                seen = sorted({a.get("labels", {}).get("alertname", "?") for _, a in self.alerts()})
+                raise TimeoutError(f"no alert with {labels} after {timeout:.0f}s; received: {seen}")
+            time.sleep(0.5)
+        return found
+
+    def __enter__(self) -> "WebhookReceiver":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)

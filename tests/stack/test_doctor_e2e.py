@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+import yaml
 
 from tests.conftest import REPO, run_gen
 from tests.grafana_api_emulator import GrafanaEmulator
@@ -147,15 +148,20 @@ def test_the_checklist(stack, tmp_path):
         result, report = doctor(stack)
     problems = [(s["step"], r) for s in report["steps"] for c in s["checks"] for r in c["results"]
                 if r["status"] in ("fail", "warn")
-                # this machine is shared: a CPU-saturation alert may be pending, and that is true
-                and not (r["object"] == "Triton alerts" and "TritonCPUSaturated" in r["reason"]
+                # this machine is shared: a node CPU-saturation alert may be pending, and that is true
+                and not (r["object"] == "Triton alerts" and "TritonNodeCPUSaturated" in r["reason"]
+                         and r["status"] == "warn")
+                # groups evaluated every 5m or hourly (the long SLO windows) have not run yet on a
+                # Prometheus started a minute ago: a warning, and a true one
+                and not (r["object"].startswith("rule group ") and "not evaluated yet" in r["reason"]
                          and r["status"] == "warn")]
     assert result.returncode == 0 and problems == [], problems
     # The metrics appear, the targets are up, the rules are loaded, the panels return data.
     assert all(r["status"] == "pass" for r in results(report, "metrics-models"))
     assert by_object(report, "prometheus-targets")["target triton-0"]["status"] == "pass"
-    assert {r["object"] for r in results(report, "prometheus-rules")} == {"rule group triton.recording",
-                                                                          "rule group triton.alerts"}
+    rendered = yaml.safe_load((REPO / "out/dev/prometheusrule-triton.yaml").read_text())
+    assert {r["object"] for r in results(report, "prometheus-rules")} == {
+        f"rule group {group['name']}" for group in rendered["spec"]["groups"]}
     panels = results(report, "grafana-panels")
     assert panels[0]["status"] == "pass" and "return data through Grafana's datasource proxy" in panels[0]["reason"]
     assert all(r["status"] == "pass" for r in results(report, "grafana-dashboards"))

@@ -54,9 +54,9 @@ def test_missing_namespace_label_is_an_error(prometheus_no_namespace):
     assert "carry no namespace label" in target["hint"]
     missing = {f["object"] for f in _live(report, "live-metric", "error") if "not with namespace" in f["message"]}
     assert "dev: metric nv_inference_request_success" in missing
-    # This Prometheus scrapes no cAdvisor / kube-state-metrics: a set-up gap, named as such.
+    # This Prometheus scrapes no cAdvisor / kube-state-metrics: information naming where they come from.
     kube = [f for f in _live(report, "live-metric") if f["object"].startswith("dev: metric container_")]
-    assert kube and all(f["severity"] == "warning" and "kube-prometheus-stack ships both" in f["hint"] for f in kube)
+    assert kube and all(f["severity"] == "info" and "kube-prometheus-stack" in f["message"] for f in kube)
     assert any(f["severity"] == "error" for f in _live(report, "live-variable"))
 
 
