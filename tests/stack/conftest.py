@@ -54,6 +54,18 @@ def prometheus_dev(triton, kubernetes_dev, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def prometheus_dev_without_kubernetes(triton, tmp_path_factory):
+    """Triton and the rules, but no cAdvisor or kube-state-metrics: a Prometheus outside
+    kube-prometheus-stack."""
+    workdir = tmp_path_factory.mktemp("prometheus-dev-no-kube")
+    rules = servers.rule_files_from_out(REPO / "out" / "dev", workdir / "rules")
+    with servers.prometheus_server(workdir, [(triton.metrics_target, TRITON_LABELS)], rules) as prom:
+        _warm(prom.url, '{namespace="triton-dev"}')
+        servers.wait_for(prom.url, "namespace_model:nv_inference_request_success:rate5m")
+        yield prom
+
+
+@pytest.fixture(scope="session")
 def prometheus_no_namespace(triton, tmp_path_factory):
     """The silent failure: Triton scraped by a job that attaches no namespace label."""
     workdir = tmp_path_factory.mktemp("prometheus-broken")
