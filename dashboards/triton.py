@@ -1,36 +1,47 @@
-"""Triton Inference Server: traffic, latency, queueing, batching and resources per model.
+"""Triton Inference Server: what an on-call needs, from one cluster to a fleet.
 
 Facts come from Triton's metrics documentation (and what Triton 2.51 exposes, see
 shared/triton/README.md), not from Triton's example dashboards, which use stale metric names
 and label compute time per second as latency. Durations are cumulative microsecond counters, so
 an average is rate(duration) / rate(requests).
+
+The five core panels (requests per second, average latency, average queue time, CPU, total
+count) stay at the top; pods, versions, tail latency, overload, cache and GPU follow in rows below.
+Pod resources come from cAdvisor and kube-state-metrics (kube-prometheus-stack ships both), whose
+series carry `namespace`, `pod` and `container`; they are restricted to the pods Prometheus
+scrapes as Triton (`and on (namespace, pod) up{job=...}`), so other workloads in the namespace
+never show.
 """
 
 from __future__ import annotations
 
-from grafanalib.core import Dashboard, Time
+from grafanalib.core import Annotations, Dashboard, Time
 
 from dashboards._panels import (
     BYTES,
     COUNT,
+    JOULES,
     MICROSECONDS,
-    NS,
-    NS_MODEL,
+    MILLISECONDS,
     PERCENT_0_1,
-    RATE,
     REQUESTS_PER_SECOND,
+    SECONDS,
+    WATTS,
     Row,
+    Scope,
+    alerts_annotation,
     layout,
-    rate,
     ratio,
+    runbook_links,
     stat,
+    table,
     target,
     targets,
     timeseries,
     uid_for,
     variables,
 )
-from alerts.triton import DURATION_RATE, FAILURE_RATE, SUCCESS_RATE
+from alerts.triton import DURATION_RATE, FAILURE_RATE, QUEUE_RATE, SUCCESS_RATE
 from gen.settings import Environment
 
 NAME = "triton"
@@ -38,133 +49,213 @@ TITLE = "Triton Inference Server"
 
 SUCCESS = "nv_inference_request_success"
 FAILURE = "nv_inference_request_failure"
+REQUEST_DURATION = "nv_inference_request_duration_us"
+QUEUE_DURATION = "nv_inference_queue_duration_us"
+PENDING = "nv_inference_pending_request_count"
+
+# Alerts whose runbook sections the panels link to (docs/runbooks.md, one section per alert;
+# tests/test_dashboards.py checks every anchor exists).
+ALERT_TARGET = ("TritonTargetAbsent", "TritonReplicasMissing")
+ALERT_ERRORS = ("TritonModelErrorRatioHigh", "TritonModelErrorBudgetBurn")
+ALERT_NO_SUCCESS = ("TritonModelNoSuccessfulInference", "TritonModelUnavailable")
+ALERT_LATENCY = ("TritonModelLatencyHigh",)
+ALERT_QUEUE = ("TritonModelQueueTimeHigh",)
+ALERT_BACKLOG = ("TritonModelBacklogHigh", "TritonModelBacklogSecondsHigh", "TritonModelQueueNearFull")
+ALERT_CPU = ("TritonNodeCPUSaturated",)
+ALERT_THROTTLED = ("TritonPodCPUThrottled",)
+ALERT_MEMORY = ("TritonPodMemoryNearLimit", "TritonPodOOMKilled")
+ALERT_RESTARTS = ("TritonPodRestarting",)
+
+SUMMARY_HOW_TO = (
+    "Triton exposes these summaries only when started with `--metrics-config summary_latencies=true`; "
+    "without it the panel stays empty and nothing is wrong."
+)
+QUEUE_FULL_NOTE = (
+    "Queue-full rejections (HTTP 503 \"Exceeds maximum queue size\" when the model's max_queue_size is "
+    "reached) are counted by no Triton metric: watch pending requests and seconds of backlog for overload."
+)
 
 
-def _failures(by: str) -> str:
-    """Failure rate, or 0 where a model has no failure series yet: Triton before 2.x creates the
-    failure series on the first failure only, and without this fallback the error ratio of a
-    healthy model would be "no data" instead of 0."""
-    return f"({rate(FAILURE, by=by)} or {rate(SUCCESS, by=by)} * 0)"
+class Queries:
+    """The expressions of one environment's dashboard, built from its Scope."""
+
+    def __init__(self, env: Environment):
+        self.env = env
+        self.s = Scope.of(env)
+
+    # -- raw counters -------------------------------------------------------------------------
+
+    def failures(self, *by: str, version: bool = False) -> str:
+        """Failure rate, or 0 where a model has no failure series yet: Triton before 2.x creates
+        the failure series on the first failure only, and without this fallback the error ratio
+        of a healthy model would be "no data" instead of 0."""
+        sel = self.s.sel(version=version)
+        return f"({self.s.rate(FAILURE, *by, selector=sel)} or {self.s.rate(SUCCESS, *by, selector=sel)} * 0)"
+
+    def error_ratio(self, *by: str, version: bool = False) -> str:
+        failures = self.failures(*by, version=version)
+        success = self.s.rate(SUCCESS, *by, selector=self.s.sel(version=version))
+        return ratio(failures, f"({success} + {failures})")
+
+    def avg_duration(self, metric: str, *by: str, version: bool = False) -> str:
+        sel = self.s.sel(version=version)
+        return ratio(self.s.rate(metric, *by, selector=sel), self.s.rate(SUCCESS, *by, selector=sel))
+
+    # -- recording rules (alerts/), one series per namespace and model -------------------------
+
+    def recorded(self, series: str, *by: str) -> str:
+        """From a per-namespace-and-model recording rule: summing a handful of recorded series is
+        much cheaper than rating every pod's raw counters."""
+        return self.s.agg("sum", f"{series}{{{self.s.sel()}}}", *by)
+
+    def recorded_error_ratio(self, *by: str) -> str:
+        failures = f"({self.recorded(FAILURE_RATE, *by)} or {self.recorded(SUCCESS_RATE, *by)} * 0)"
+        return ratio(failures, f"({self.recorded(SUCCESS_RATE, *by)} + {failures})")
+
+    def recorded_mean(self, series: str, *by: str) -> str:
+        return ratio(self.recorded(series, *by), self.recorded(SUCCESS_RATE, *by))
+
+    # -- pods ---------------------------------------------------------------------------------
+
+    def triton_pods(self, expr: str) -> str:
+        """Only the pods Prometheus scrapes as Triton: cAdvisor and kube-state-metrics describe
+        every pod of the namespace. `expr` must keep namespace and pod for the match."""
+        up = f'up{{job="{self.env.triton.job}", {self.s.sel(model=False)}}}'
+        return f"{expr}\nand {self.s.on('namespace', 'pod')}\n{up}"
+
+    def container(self, metric: str, extra: str = "") -> str:
+        # container="" is the pod's own cgroup and "POD" the pause container: both would count twice.
+        matchers = 'container!="", container!="POD"' + (f", {extra}" if extra else "")
+        return f"{metric}{{{self.s.sel(model=False, extra=matchers)}}}"
+
+    def pod_rate(self, metric: str, extra: str = "") -> str:
+        return self.s.agg("sum", f"rate({self.container(metric, extra)}[$__rate_interval])", "namespace", "pod")
+
+    def pod_limit(self, resource: str) -> str:
+        matchers = self.s.sel(model=False, extra=f'resource="{resource}"')
+        limits = f"kube_pod_container_resource_limits{{{matchers}}}"
+        return self.triton_pods(self.s.agg("sum", limits, "namespace", "pod"))
 
 
-def _error_ratio(by: str) -> str:
-    failures = _failures(by)
-    return ratio(failures, f"({rate(SUCCESS, by=by)} + {failures})")
-
-
-def _avg_duration(metric: str, by: str = "model") -> str:
-    return ratio(rate(metric, by=by), rate(SUCCESS, by=by))
-
-
-def _recorded(series: str) -> str:
-    """All selected models together, from a per-namespace-and-model recording rule (alerts/):
-    summing a handful of recorded series is much cheaper than rating every pod's raw counters."""
-    return f"sum({series}{{{NS_MODEL}}})"
-
-
-def _recorded_error_ratio() -> str:
-    failures = f"({_recorded(FAILURE_RATE)} or {_recorded(SUCCESS_RATE)} * 0)"
-    return ratio(failures, f"({_recorded(SUCCESS_RATE)} + {failures})")
-
-
-def dashboard(env: Environment) -> Dashboard:
-    overview = Row(
+def _overview(env: Environment, q: Queries) -> Row:
+    s = q.s
+    return Row(
         "Overview",
         [
             stat(
                 "Inferences in range",
                 "Inferences Triton ran in the selected time range for the selected models "
                 "(nv_inference_count; a batch of 8 counts as 8).",
-                f"sum(increase(nv_inference_count{{{NS_MODEL}}}[$__range]))",
+                s.increase("nv_inference_count"),
                 COUNT,
+                legend=s.legend(),
             ),
             stat(
                 "Successful requests/s",
                 "Successful inference requests per second, all selected models together, over the "
                 "last 5 minutes (recording rule).",
-                _recorded(SUCCESS_RATE),
+                q.recorded(SUCCESS_RATE),
                 REQUESTS_PER_SECOND,
                 decimals=2,
+                legend=s.legend(),
+                links=runbook_links(env, *ALERT_NO_SUCCESS),
             ),
             stat(
                 "Error ratio",
                 "Failed requests / all requests, selected models together, over the last 5 minutes "
-                "(recording rules). Failures are counted by Triton with a reason (BACKEND, REJECTED, "
-                "CANCELED, OTHER).",
-                _recorded_error_ratio(),
+                "(recording rules). Triton counts failures with a reason (BACKEND, REJECTED, CANCELED, "
+                "OTHER); queue-full 503s are not among them.",
+                q.recorded_error_ratio(),
                 PERCENT_0_1,
                 decimals=2,
+                legend=s.legend(),
                 thresholds=[
                     {"color": "green", "value": None},
                     {"color": "orange", "value": env.thresholds["error_ratio"].threshold / 2},
                     {"color": "red", "value": env.thresholds["error_ratio"].threshold},
                 ],
+                links=runbook_links(env, *ALERT_ERRORS),
             ),
             stat(
                 "Average latency",
                 "Average end-to-end request time inside Triton (queue + compute), selected models "
                 "together, over the last 5 minutes (recording rules).",
-                ratio(_recorded(DURATION_RATE), _recorded(SUCCESS_RATE)),
+                q.recorded_mean(DURATION_RATE),
                 MICROSECONDS,
+                legend=s.legend(),
                 thresholds=[
                     {"color": "green", "value": None},
                     {"color": "red", "value": env.thresholds["request_latency_us"].threshold},
                 ],
+                links=runbook_links(env, *ALERT_LATENCY),
             ),
         ],
     )
 
-    traffic = Row(
+
+def _traffic(env: Environment, q: Queries) -> Row:
+    s = q.s
+    return Row(
         "Traffic and errors",
         [
             timeseries(
                 "Requests per second (RPS)",
-                "Successful inference requests per second, by model (rate of nv_inference_request_success).",
-                [target(rate(SUCCESS), "{{model}}")],
+                "Successful inference requests per second, by model, over the last 5 minutes "
+                "(recording rule over nv_inference_request_success).",
+                [target(q.recorded(SUCCESS_RATE, "model"), s.legend("{{model}}"))],
                 REQUESTS_PER_SECOND,
                 width=8,
+                links=runbook_links(env, *ALERT_NO_SUCCESS),
             ),
             timeseries(
                 "Failures by reason",
                 "Failed inference requests per second by model and reason (nv_inference_request_failure). "
-                "BACKEND: the model raised an error; REJECTED: the scheduler refused the request "
-                "(queue full or timed out); CANCELED: the client went away; OTHER: anything else.",
-                [target(rate(FAILURE, by="model, reason"), "{{model}} {{reason}}")],
+                "BACKEND: the model raised an error; REJECTED: a request timed out in the queue "
+                "(queue policy timeout); CANCELED: the client went away; OTHER: anything else. "
+                + QUEUE_FULL_NOTE,
+                [target(s.rate(FAILURE, "model", "reason"), s.legend("{{model}} {{reason}}"))],
                 REQUESTS_PER_SECOND,
                 width=8,
+                links=runbook_links(env, *ALERT_ERRORS),
             ),
             timeseries(
                 "Error ratio by model",
-                "Failed / all requests by model. Empty for a model without traffic: a ratio of nothing "
-                "is not 0.",
-                [target(_error_ratio(by="model"), "{{model}}")],
+                "Failed / all requests by model over the last 5 minutes (recording rules). Empty for a "
+                "model without traffic: a ratio of nothing is not 0.",
+                [target(q.recorded_error_ratio("model"), s.legend("{{model}}"))],
                 PERCENT_0_1,
                 width=8,
                 max_value=1,
+                links=runbook_links(env, *ALERT_ERRORS),
             ),
         ],
     )
 
-    latency = Row(
+
+def _latency(env: Environment, q: Queries) -> Row:
+    s = q.s
+    return Row(
         "Latency",
         [
             timeseries(
                 "Average request latency",
-                "Average end-to-end time of a successful request inside Triton, by model: "
-                "rate(nv_inference_request_duration_us) / rate(nv_inference_request_success). "
-                "Excludes network time between client and Triton.",
-                [target(_avg_duration("nv_inference_request_duration_us"), "{{model}}")],
+                "Average end-to-end time of a successful request inside Triton, by model, over the last "
+                "5 minutes: rate(nv_inference_request_duration_us) / rate(nv_inference_request_success) "
+                "(recording rules). Excludes network time between client and Triton.",
+                [target(q.recorded_mean(DURATION_RATE, "model"), s.legend("{{model}}"))],
                 MICROSECONDS,
                 width=8,
+                links=runbook_links(env, *ALERT_LATENCY),
             ),
             timeseries(
                 "Average queue time",
-                "Average time a request waited in Triton's scheduler queue before it ran, by model: "
-                "rate(nv_inference_queue_duration_us) / rate(nv_inference_request_success). "
-                "Growing queue time means the model needs more instances or larger batches.",
-                [target(_avg_duration("nv_inference_queue_duration_us"), "{{model}}")],
+                "Average time a request waited in Triton's scheduler queue before it ran, by model, over "
+                "the last 5 minutes: rate(nv_inference_queue_duration_us) / rate(nv_inference_request_success) "
+                "(recording rules). Growing queue time means the model needs more instances or larger batches.",
+                [target(q.recorded_mean(QUEUE_RATE, "model"), s.legend("{{model}}"))],
                 MICROSECONDS,
                 width=8,
+                links=runbook_links(env, *ALERT_QUEUE),
             ),
             timeseries(
                 "Latency breakdown",
@@ -172,10 +263,10 @@ def dashboard(env: Environment) -> Dashboard:
                 "compute input (copying inputs), compute infer (running the model) and compute output "
                 "(copying outputs). Stacked, the parts add up to about the request latency.",
                 targets(
-                    (_avg_duration("nv_inference_queue_duration_us", by=""), "queue"),
-                    (_avg_duration("nv_inference_compute_input_duration_us", by=""), "compute input"),
-                    (_avg_duration("nv_inference_compute_infer_duration_us", by=""), "compute infer"),
-                    (_avg_duration("nv_inference_compute_output_duration_us", by=""), "compute output"),
+                    (q.avg_duration(QUEUE_DURATION), s.legend("queue")),
+                    (q.avg_duration("nv_inference_compute_input_duration_us"), s.legend("compute input")),
+                    (q.avg_duration("nv_inference_compute_infer_duration_us"), s.legend("compute infer")),
+                    (q.avg_duration("nv_inference_compute_output_duration_us"), s.legend("compute output")),
                 ),
                 MICROSECONDS,
                 width=8,
@@ -184,76 +275,423 @@ def dashboard(env: Environment) -> Dashboard:
         ],
     )
 
-    batching = Row(
+
+def _queue(env: Environment, q: Queries) -> Row:
+    s = q.s
+    return Row(
         "Queue and batching",
         [
             timeseries(
                 "Pending requests",
                 "Requests received by Triton and not yet executed, by model "
-                "(nv_inference_pending_request_count). A steady rise is a backlog.",
-                [target(f"sum by (model) (nv_inference_pending_request_count{{{NS_MODEL}}})", "{{model}}")],
+                "(nv_inference_pending_request_count). A steady rise is a backlog; at the model's "
+                "max_queue_size Triton turns requests away with HTTP 503, which no failure metric counts.",
+                [target(s.agg("sum", f"{PENDING}{{{s.sel()}}}", "model"), s.legend("{{model}}"))],
                 COUNT,
+                links=runbook_links(env, *ALERT_BACKLOG),
             ),
             timeseries(
                 "Batching efficiency",
                 "Inferences per model execution, by model: rate(nv_inference_count) / "
                 "rate(nv_inference_exec_count). 1 means no batching; higher means the dynamic "
                 "batcher groups requests.",
-                [target(ratio(rate("nv_inference_count"), rate("nv_inference_exec_count")), "{{model}}")],
+                [target(ratio(s.rate("nv_inference_count", "model"), s.rate("nv_inference_exec_count", "model")),
+                        s.legend("{{model}}"))],
                 COUNT,
             ),
         ],
     )
 
-    resources = Row(
-        "CPU",
+
+def _node(env: Environment, q: Queries) -> Row:
+    s = q.s
+    node = s.sel(model=False)
+    return Row(
+        "Node (as Triton sees it)",
         [
             timeseries(
-                "CPU utilization",
-                "CPU utilization of each Triton pod, 0 to 100% (nv_cpu_utilization).",
-                [target(f"avg by (pod) (nv_cpu_utilization{{{NS}}})", "{{pod}}")],
+                "Node CPU utilization (as Triton sees it)",
+                "nv_cpu_utilization, 0 to 100%, by Triton pod. Triton reads /proc/stat, which inside a "
+                "container is the node's: this is the node's CPU, noisy neighbours included, not the "
+                "pod's. The pod's own CPU against its limit is in the Pods row.",
+                [target(s.agg("avg", f"nv_cpu_utilization{{{node}}}", "pod"), s.legend("{{pod}}"))],
                 PERCENT_0_1,
                 max_value=1,
+                links=runbook_links(env, *ALERT_CPU),
             ),
             timeseries(
-                "CPU memory used",
-                "Host memory used by each Triton pod (nv_cpu_memory_used_bytes).",
-                [target(f"sum by (pod) (nv_cpu_memory_used_bytes{{{NS}}})", "{{pod}}")],
+                "Node memory used (as Triton sees it)",
+                "nv_cpu_memory_used_bytes against nv_cpu_memory_total_bytes, by Triton pod. Triton reads "
+                "/proc/meminfo, which inside a container is the node's memory, not the pod's. The pod's "
+                "working set against its limit is in the Pods row.",
+                targets(
+                    (s.agg("sum", f"nv_cpu_memory_used_bytes{{{node}}}", "pod"), s.legend("{{pod}} used")),
+                    (s.agg("sum", f"nv_cpu_memory_total_bytes{{{node}}}", "pod"), s.legend("{{pod}} total")),
+                ),
                 BYTES,
             ),
         ],
     )
 
-    gpu = Row(
+
+def _models(env: Environment, q: Queries) -> Row:
+    s = q.s
+    by = ("model", "version")
+    success = s.increase(SUCCESS, *by)
+    failures = f"({s.increase(FAILURE, *by)} or {success} * 0)"
+    return Row(
+        "Loaded models",
+        [
+            table(
+                "Loaded models",
+                "Every model version loaded now in the selected namespace (and clusters): the pods serving "
+                "it, and over the selected time range its successful requests per second, error ratio "
+                "(failed / all) and average request latency. Click a column header to sort.",
+                [
+                    ("Pods", s.agg("count", f"nv_inference_count{{{s.sel()}}}", *by), COUNT),
+                    ("Requests/s", f"{success} / $__range_s", REQUESTS_PER_SECOND),
+                    ("Error ratio", ratio(failures, f"({success} + {failures})"), PERCENT_0_1),
+                    ("Average latency", ratio(s.increase(REQUEST_DURATION, *by), success), MICROSECONDS),
+                ],
+                COUNT,
+                sort_by="Requests/s",
+            ),
+        ],
+    )
+
+
+def _pods(env: Environment, q: Queries) -> Row:
+    s = q.s
+    up = f'up{{job="{env.triton.job}", {s.sel(model=False)}}}'
+    return Row(
+        "Pods",
+        [
+            timeseries(
+                "Requests per second by pod",
+                "Successful inference requests per second served by each Triton pod, selected models "
+                "together. One pod far from the others is the sick one (or the only one still serving).",
+                [target(s.rate(SUCCESS, "pod"), s.legend("{{pod}}"))],
+                REQUESTS_PER_SECOND,
+                width=8,
+            ),
+            timeseries(
+                "Share of traffic by pod",
+                "Each pod's share of the successful requests of the selected models (stacked to 100% per "
+                "cluster). An even spread is healthy; a pod at 0% receives nothing from the Service.",
+                [target(ratio(s.rate(SUCCESS, "pod"), s.rate(SUCCESS), f"{s.on()} group_left ()"),
+                        s.legend("{{pod}}"))],
+                PERCENT_0_1,
+                width=8,
+                stacked=True,
+                max_value=1,
+            ),
+            timeseries(
+                "Triton instances up against expected",
+                "Triton targets up (up == 1), targets Prometheus scrapes (one per pod behind the Service), "
+                "and the replicas the Deployments of the namespace ask for (kube-state-metrics "
+                "kube_deployment_spec_replicas; assumes the namespace runs Triton only). Up below "
+                "expected: pods are missing, not ready or not scraped.",
+                targets(
+                    (s.agg("sum", up), s.legend("up")),
+                    (s.agg("count", up), s.legend("scraped")),
+                    (s.agg("sum", f"kube_deployment_spec_replicas{{{s.sel(model=False)}}}"), s.legend("expected")),
+                ),
+                COUNT,
+                width=8,
+                links=runbook_links(env, *ALERT_TARGET),
+            ),
+            timeseries(
+                "Container restarts",
+                "Container restarts in each Triton pod per interval "
+                "(increase of kube_pod_container_status_restarts_total). A restart resets Triton's "
+                "counters and unloads every model until it loads again.",
+                [target(q.triton_pods(s.agg("sum", "increase(kube_pod_container_status_restarts_total"
+                                               f"{{{s.sel(model=False)}}}[$__rate_interval])", "namespace", "pod")),
+                        s.legend("{{pod}}"))],
+                COUNT,
+                width=6,
+                bars=True,
+                links=runbook_links(env, *ALERT_RESTARTS),
+            ),
+            timeseries(
+                "Pod CPU usage against limit",
+                "CPU cores used by each Triton pod's containers (cAdvisor container_cpu_usage_seconds_total) "
+                "and the pod's CPU limit (kube-state-metrics kube_pod_container_resource_limits). "
+                "Usage at the limit means throttling: see the next panel.",
+                targets(
+                    (q.triton_pods(q.pod_rate("container_cpu_usage_seconds_total")), s.legend("{{pod}} used")),
+                    (q.pod_limit("cpu"), s.legend("{{pod}} limit")),
+                ),
+                COUNT,
+                width=6,
+            ),
+            timeseries(
+                "Pod CPU throttling",
+                "Share of CFS periods in which each Triton pod was throttled by its CPU limit "
+                "(container_cpu_cfs_throttled_periods_total / container_cpu_cfs_periods_total). Above a "
+                "few percent, requests wait for CPU and latency grows although the node is idle.",
+                [target(q.triton_pods(ratio(q.pod_rate("container_cpu_cfs_throttled_periods_total"),
+                                            q.pod_rate("container_cpu_cfs_periods_total"))),
+                        s.legend("{{pod}}"))],
+                PERCENT_0_1,
+                width=6,
+                max_value=1,
+                links=runbook_links(env, *ALERT_THROTTLED),
+            ),
+            timeseries(
+                "Pod memory working set against limit",
+                "Working-set memory of each Triton pod's containers (cAdvisor "
+                "container_memory_working_set_bytes, what the kubelet compares with the limit) and the "
+                "pod's memory limit. At the limit the container is OOM-killed.",
+                targets(
+                    (q.triton_pods(s.agg("sum", q.container("container_memory_working_set_bytes"), "namespace", "pod")),
+                     s.legend("{{pod}} working set")),
+                    (q.pod_limit("memory"), s.legend("{{pod}} limit")),
+                ),
+                BYTES,
+                width=6,
+                links=runbook_links(env, *ALERT_MEMORY),
+            ),
+        ],
+    )
+
+
+def _versions(env: Environment, q: Queries) -> Row:
+    s = q.s
+    by = ("model", "version")
+    legend = s.legend("{{model}} v{{version}}")
+    return Row(
+        "Versions ($version)",
+        [
+            timeseries(
+                "Requests per second by version",
+                "Successful requests per second by model and version, for the versions picked in $version: "
+                "a canary of version 2 beside version 1 shows how traffic is split.",
+                [target(s.rate(SUCCESS, *by, selector=s.sel(version=True)), legend)],
+                REQUESTS_PER_SECOND,
+                width=8,
+            ),
+            timeseries(
+                "Error ratio by version",
+                "Failed / all requests by model and version. A version that fails where the other does "
+                "not regressed.",
+                [target(q.error_ratio(*by, version=True), legend)],
+                PERCENT_0_1,
+                width=8,
+                max_value=1,
+                links=runbook_links(env, *ALERT_ERRORS),
+            ),
+            timeseries(
+                "Average latency by version",
+                "Average request latency by model and version: rate(nv_inference_request_duration_us) / "
+                "rate(nv_inference_request_success).",
+                [target(q.avg_duration(REQUEST_DURATION, *by, version=True), legend)],
+                MICROSECONDS,
+                width=8,
+                links=runbook_links(env, *ALERT_LATENCY),
+            ),
+        ],
+    )
+
+
+def _tail(env: Environment, q: Queries) -> Row:
+    s = q.s
+    quantiles = 'quantile=~"0.5|0.9|0.99"'
+
+    def summary(metric: str) -> str:
+        # `>= 0` drops the NaN Triton reports before any traffic; a quantile of a summary cannot be
+        # averaged across pods, so the worst pod's is shown.
+        return s.agg("max", f"{metric}{{{s.sel(extra=quantiles)}}} >= 0", "model", "quantile")
+
+    def histogram(quantile: str) -> str:
+        buckets = s.rate("nv_inference_first_response_histogram_ms_bucket", "model", "le")
+        return f"histogram_quantile({quantile}, {buckets})"
+
+    how_to = "Start Triton with --metrics-config summary_latencies=true"
+    return Row(
+        "Tail latency",
+        [
+            timeseries(
+                "Request latency p50 / p90 / p99",
+                "Quantiles of the end-to-end request time by model, from Triton's own summary "
+                "nv_inference_request_summary_us (the worst pod's). " + SUMMARY_HOW_TO,
+                [target(summary("nv_inference_request_summary_us"), s.legend("{{model}} q{{quantile}}"))],
+                MICROSECONDS,
+                width=8,
+                no_value=how_to,
+                links=runbook_links(env, *ALERT_LATENCY),
+            ),
+            timeseries(
+                "Queue time p50 / p90 / p99",
+                "Quantiles of the time requests wait in the queue by model, from "
+                "nv_inference_queue_summary_us (the worst pod's). " + SUMMARY_HOW_TO,
+                [target(summary("nv_inference_queue_summary_us"), s.legend("{{model}} q{{quantile}}"))],
+                MICROSECONDS,
+                width=8,
+                no_value=how_to,
+                links=runbook_links(env, *ALERT_QUEUE),
+            ),
+            timeseries(
+                "Time to first response p50 / p90 / p99",
+                "For decoupled and streaming models (LLM tokens): quantiles of the time to the first "
+                "response, by model, from the histogram nv_inference_first_response_histogram_ms "
+                "(histogram_quantile over all pods' buckets). Triton exposes it with "
+                "--metrics-config histogram_latencies=true, for models that support it; empty otherwise.",
+                targets(
+                    (histogram("0.5"), s.legend("{{model}} p50")),
+                    (histogram("0.9"), s.legend("{{model}} p90")),
+                    (histogram("0.99"), s.legend("{{model}} p99")),
+                ),
+                MILLISECONDS,
+                width=8,
+                no_value="No first-response histogram (decoupled models with histogram_latencies=true)",
+            ),
+        ],
+    )
+
+
+def _overload(env: Environment, q: Queries) -> Row:
+    s = q.s
+    return Row(
+        "Errors and overload",
+        [
+            timeseries(
+                "Requests by outcome",
+                "All requests Triton answered, per second, stacked: successful and failed (any reason). "
+                + QUEUE_FULL_NOTE,
+                targets(
+                    (s.rate(SUCCESS), s.legend("successful")),
+                    (s.rate(FAILURE), s.legend("failed")),
+                ),
+                REQUESTS_PER_SECOND,
+                width=8,
+                stacked=True,
+                links=runbook_links(env, *ALERT_ERRORS),
+            ),
+            timeseries(
+                "Seconds of backlog",
+                "How long the pending requests of each model take to drain at the current success rate: "
+                "nv_inference_pending_request_count / rate(nv_inference_request_success). Rising seconds "
+                "of backlog is overload before the queue is full; at the model's max_queue_size Triton "
+                "answers HTTP 503, which no metric counts.",
+                [target(ratio(s.agg("sum", f"{PENDING}{{{s.sel()}}}", "model"), s.rate(SUCCESS, "model")),
+                        s.legend("{{model}}"))],
+                SECONDS,
+                width=8,
+                links=runbook_links(env, *ALERT_BACKLOG),
+            ),
+            timeseries(
+                "Pending requests by pod",
+                "Requests waiting in each Triton pod, selected models together "
+                "(nv_inference_pending_request_count). A backlog on one pod only points at that pod.",
+                [target(s.agg("sum", f"{PENDING}{{{s.sel()}}}", "pod"), s.legend("{{pod}}"))],
+                COUNT,
+                width=8,
+                links=runbook_links(env, *ALERT_BACKLOG),
+            ),
+        ],
+    )
+
+
+def _cache(env: Environment, q: Queries) -> Row:
+    s = q.s
+    hits = s.rate("nv_cache_num_hits_per_model", "model")
+    misses = s.rate("nv_cache_num_misses_per_model", "model")
+    return Row(
+        "Response cache (only with the cache on)",
+        [
+            timeseries(
+                "Cache hit ratio",
+                "Cache hits / lookups by model (nv_cache_num_hits_per_model, nv_cache_num_misses_per_model). "
+                "Triton exposes them with --cache-config and response_cache enabled in the model's "
+                "config; empty otherwise.",
+                [target(ratio(hits, f"({hits} + {misses})"), s.legend("{{model}}"))],
+                PERCENT_0_1,
+                max_value=1,
+            ),
+            timeseries(
+                "Cache hit and miss time",
+                "Average time of a cache hit (lookup and copy of the cached response) and of a miss "
+                "(lookup and insertion), by model: nv_cache_hit_duration_per_model / hits and "
+                "nv_cache_miss_duration_per_model / misses.",
+                targets(
+                    (ratio(s.rate("nv_cache_hit_duration_per_model", "model"), hits), s.legend("{{model}} hit")),
+                    (ratio(s.rate("nv_cache_miss_duration_per_model", "model"), misses), s.legend("{{model}} miss")),
+                ),
+                MICROSECONDS,
+            ),
+        ],
+        collapsed=True,
+    )
+
+
+def _gpu(env: Environment, q: Queries) -> Row:
+    s = q.s
+    gpu = s.sel(model=False)
+    by = ("pod", "gpu_uuid")
+    legend = s.legend("{{pod}} {{gpu_uuid}}")
+    return Row(
         "GPU (only with GPUs)",
         [
             timeseries(
                 "GPU utilization",
                 "Utilization of each GPU (nv_gpu_utilization, 0 to 1). Triton exposes GPU series only "
                 "on a node with NVIDIA GPUs; empty otherwise.",
-                [target(f"avg by (pod, gpu_uuid) (nv_gpu_utilization{{{NS}}})", "{{pod}} {{gpu_uuid}}")],
+                [target(s.agg("avg", f"nv_gpu_utilization{{{gpu}}}", *by), legend)],
                 PERCENT_0_1,
                 max_value=1,
             ),
             timeseries(
-                "GPU memory used",
-                "GPU memory used on each GPU (nv_gpu_memory_used_bytes). Empty without GPUs.",
-                [target(f"sum by (pod, gpu_uuid) (nv_gpu_memory_used_bytes{{{NS}}})", "{{pod}} {{gpu_uuid}}")],
+                "GPU memory used against total",
+                "GPU memory used on each GPU (nv_gpu_memory_used_bytes) and its total "
+                "(nv_gpu_memory_total_bytes). Empty without GPUs.",
+                targets(
+                    (s.agg("sum", f"nv_gpu_memory_used_bytes{{{gpu}}}", *by), s.legend("{{pod}} {{gpu_uuid}} used")),
+                    (s.agg("sum", f"nv_gpu_memory_total_bytes{{{gpu}}}", *by), s.legend("{{pod}} {{gpu_uuid}} total")),
+                ),
                 BYTES,
+            ),
+            timeseries(
+                "GPU power",
+                "Power drawn by each GPU (nv_gpu_power_usage, watts) against its limit "
+                "(nv_gpu_power_limit). Empty without GPUs.",
+                targets(
+                    (s.agg("sum", f"nv_gpu_power_usage{{{gpu}}}", *by), s.legend("{{pod}} {{gpu_uuid}}")),
+                    (s.agg("sum", f"nv_gpu_power_limit{{{gpu}}}", *by), s.legend("{{pod}} {{gpu_uuid}} limit")),
+                ),
+                WATTS,
+            ),
+            timeseries(
+                "GPU energy per inference",
+                "Joules the GPUs of each pod used per inference they ran: rate(nv_energy_consumption) / "
+                "rate(nv_inference_count), all models of the pod together (energy is per GPU, not per "
+                "model). Empty without GPUs.",
+                [target(ratio(s.rate("nv_energy_consumption", "pod", selector=gpu),
+                              s.rate("nv_inference_count", "pod", selector=gpu)), s.legend("{{pod}}"))],
+                JOULES,
             ),
         ],
         collapsed=True,
     )
 
+
+def dashboard(env: Environment) -> Dashboard:
+    q = Queries(env)
+    rows = [
+        _overview(env, q), _traffic(env, q), _latency(env, q), _queue(env, q), _node(env, q),
+        _models(env, q), _pods(env, q), _versions(env, q), _tail(env, q), _overload(env, q),
+        _cache(env, q), _gpu(env, q),
+    ]
     return Dashboard(
         title=f"{TITLE} ({env.name})",
         uid=uid_for(NAME, env),
-        description="Triton Inference Server: traffic, errors, latency, queueing, batching and resources.",
+        description="Triton Inference Server: traffic, errors, latency, queueing, pods, versions and resources.",
         tags=["triton", "inference", env.name],
         timezone="browser",
         refresh="30s",
         graphTooltip=1,
         time=Time("now-1h", "now"),
         templating=variables(env),
-        panels=layout([overview, traffic, latency, batching, resources, gpu]),
+        annotations=Annotations(list=[alerts_annotation(env)]),
+        panels=layout(rows),
     )

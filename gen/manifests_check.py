@@ -134,25 +134,31 @@ def check_names(manifests: list[Manifest], settings: Settings | None = None) -> 
 def check_collisions(manifests: list[Manifest], settings: Settings | None = None) -> list[Finding]:
     """Objects of environments synced to one cluster share its namespaces: the same kind, namespace
     and name twice means two Argo CD Applications fight over one object."""
-    server = {}
+    # Where each environment's objects land: (server, namespace Argo CD's kustomize sets, or None
+    # for the manifest's own), once per cluster the environment lists.
+    targets: dict[str, list[tuple[str, str | None]]] = {}
     if settings is not None:
-        server = {name: env.argocd.destination_server for name, env in settings.environments.items()}
+        for name, env in settings.environments.items():
+            targets[name] = ([(c.destination_server, c.monitoring_namespace) for c in env.clusters]
+                             or [(env.argocd.destination_server, None)])
     seen: dict[tuple, Manifest] = {}
     findings = []
     for manifest in manifests:
         doc = manifest.document
         meta = doc.get("metadata") or {}
-        cluster = "argocd" if manifest.env == "argocd" else server.get(manifest.env, manifest.env)
         group = str(doc.get("apiVersion", "")).rpartition("/")[0]
-        key = (cluster, group, doc.get("kind"), meta.get("namespace"), meta.get("name"))
-        other = seen.setdefault(key, manifest)
-        if other is not manifest:
-            findings.append(Finding(
-                ERROR, manifest.what,
-                f"collides with out/{other.path} (same kind, namespace and name in one cluster)",
-                hint="give each environment's objects distinct names",
-                check="manifest-collision",
-            ))
+        where = [("argocd", None)] if manifest.env == "argocd" else targets.get(manifest.env, [(manifest.env, None)])
+        for cluster, namespace in where:
+            key = (cluster, group, doc.get("kind"), namespace or meta.get("namespace"), meta.get("name"))
+            other = seen.setdefault(key, manifest)
+            if other is not manifest:
+                findings.append(Finding(
+                    ERROR, manifest.what,
+                    f"collides with out/{other.path} (same kind, namespace and name in one cluster)",
+                    hint="give each environment's objects distinct names",
+                    check="manifest-collision",
+                ))
+                break
     return findings
 
 

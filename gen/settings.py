@@ -61,6 +61,19 @@ class ArgoDestination:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """One Kubernetes cluster an environment runs in: Argo CD deploys the environment's out/ there,
+    and its Prometheus labels every series with `cluster_label: name` (external_labels)."""
+
+    name: str
+    destination_server: str
+    # Where they differ from the environment's: the namespace of the monitoring stack and the
+    # `release` label its Prometheus selects rules and monitors by.
+    monitoring_namespace: str
+    prometheus_release: str
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """What one model overrides, and what only the user knows about it."""
 
@@ -109,6 +122,12 @@ class Environment:
     max_severity: str = "critical"  # every alert's severity is capped to this
     # The label telling clusters apart on a Prometheus holding a fleet; rules aggregate by it.
     cluster_label: str | None = None
+    # The clusters the environment runs in; empty: the one at argocd.destination_server.
+    clusters: tuple[Cluster, ...] = ()
+
+    @property
+    def cluster_names(self) -> list[str]:
+        return [cluster.name for cluster in self.clusters]
 
     def severity(self, wanted: str) -> str:
         """`wanted`, lowered to max_severity: dev's alerts do not page."""
@@ -286,6 +305,15 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
         }),
         max_severity=data.get("max_severity", "critical"),
         cluster_label=data.get("cluster_label"),
+        clusters=tuple(
+            Cluster(
+                name=cluster["name"],
+                destination_server=cluster["destination_server"],
+                monitoring_namespace=cluster.get("monitoring_namespace", data["monitoring_namespace"]),
+                prometheus_release=cluster.get("prometheus_release", data["prometheus_release"]),
+            )
+            for cluster in data.get("clusters") or ()
+        ),
     )
 
 
@@ -325,9 +353,14 @@ def _has_required(schema: Mapping[str, Any], value: Any) -> bool:
 
 
 def _check_unique(environments: Mapping[str, Environment], file: str) -> None:
-    """Two environments sharing a folder uid would overwrite each other's dashboards in Grafana."""
+    """Two environments sharing a folder uid would overwrite each other's dashboards in Grafana;
+    two clusters of one environment with one name would be one Argo CD Application."""
     seen: dict[str, str] = {}
     for env in environments.values():
+        names = env.cluster_names
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise UserError(f"{file}: environments.{env.name}.clusters[{index}].name: '{name}' is listed twice")
         other = seen.setdefault(env.grafana.folder_uid, env.name)
         if other != env.name:
             raise UserError(

@@ -184,6 +184,24 @@ def _environment(required: bool) -> dict:
             # The label that tells clusters apart on a Prometheus holding a fleet; every rule
             # aggregates by it too. Absent: one cluster per Prometheus.
             "cluster_label": {"type": "string", "pattern": LABEL_NAME, "maxLength": 100},
+            # The clusters the environment runs in: Argo CD deploys out/<env> to each; `name` is the
+            # value of cluster_label on that cluster's series. Absent: argocd.destination_server.
+            "clusters": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "destination_server"],
+                    "properties": {
+                        # The cluster label's value, and part of Argo CD Application names.
+                        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                        "destination_server": {"type": "string", "pattern": r"^https?://"},
+                        "monitoring_namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                        "prometheus_release": {"type": "string", "pattern": LABEL_VALUE, "minLength": 1,
+                                               "maxLength": 63},
+                    },
+                },
+            },
             "slo": obj(
                 {
                     # The period the objectives hold over (the error budget's window).

@@ -62,13 +62,14 @@ def test_written_files_are_what_the_definitions_build():
 def test_variables(model):
     env = "dev" if model["uid"].endswith("-dev") else "prod"
     variables = {v["name"]: v for v in model["templating"]["list"]}
-    assert list(variables) == ["datasource", "namespace", "model"]
+    assert list(variables) == ["datasource", "namespace", "model", "version"]
 
     datasource = variables["datasource"]
     assert (datasource["type"], datasource["query"]) == ("datasource", "prometheus")
 
     namespace = variables["namespace"]
-    assert namespace["query"] == "label_values(nv_inference_count, namespace)"
+    # Only the environment's namespace: the overview's recording rules exist for it alone.
+    assert namespace["query"] == f'label_values(nv_inference_count{{namespace="triton-{env}"}}, namespace)'
     assert namespace["current"]["value"] == f"triton-{env}"
     assert namespace["datasource"] == DATASOURCE
     assert namespace["refresh"] == 2  # on time range change
@@ -79,6 +80,11 @@ def test_variables(model):
     assert model_var["allValue"] == ".+"
     assert model_var["refresh"] == 2
     assert model_var["datasource"] == DATASOURCE
+
+    version = variables["version"]
+    assert version["query"] == 'label_values(nv_inference_count{namespace=~"$namespace", model=~"$model"}, version)'
+    assert version["multi"] is True and version["includeAll"] is True and version["allValue"] == ".+"
+    assert version["refresh"] == 2
 
 
 def test_grafana_10_11_save_format(model):
@@ -103,25 +109,31 @@ def test_grafana_10_11_save_format(model):
 
 def test_core_panels_of_the_reference_dashboard(model):
     types = {p["title"]: p["type"] for p in panels(model)}
-    assert set(types.values()) <= {"timeseries", "stat"}  # no legacy graph panel
+    assert set(types.values()) <= {"timeseries", "stat", "table"}  # no legacy graph panel
 
     rps = panel(model, "Requests per second (RPS)")
     assert rps["fieldConfig"]["defaults"]["unit"] == "reqps"
-    assert "rate(nv_inference_request_success{" in rps["targets"][0]["expr"]
+    assert "namespace_model:nv_inference_request_success:rate5m{" in rps["targets"][0]["expr"]
 
     latency = panel(model, "Average request latency")
     assert latency["fieldConfig"]["defaults"]["unit"] == "\u00b5s"
     expr = latency["targets"][0]["expr"]
-    assert re.search(r"rate\(nv_inference_request_duration_us\{.*\n/\n.*rate\(nv_inference_request_success\{", expr, re.S)
+    # per model from the recording rules: rate(duration) / rate(success), both recorded over 5m
+    assert re.search(r"nv_inference_request_duration_us:rate5m\{.*\n/\n.*nv_inference_request_success:rate5m\{",
+                     expr, re.S)
 
     queue = panel(model, "Average queue time")
     assert queue["fieldConfig"]["defaults"]["unit"] == "\u00b5s"
-    assert "rate(nv_inference_queue_duration_us{" in queue["targets"][0]["expr"]
+    assert "nv_inference_queue_duration_us:rate5m{" in queue["targets"][0]["expr"]
 
-    cpu = panel(model, "CPU utilization")
+    # Triton's CPU and memory figures are the node's (/proc inside a container): titled so
+    cpu = panel(model, "Node CPU utilization (as Triton sees it)")
     assert cpu["fieldConfig"]["defaults"]["unit"] == "percentunit"
     assert "nv_cpu_utilization{" in cpu["targets"][0]["expr"]
-    assert panel(model, "CPU memory used")["fieldConfig"]["defaults"]["unit"] == "bytes"
+    memory = panel(model, "Node memory used (as Triton sees it)")
+    assert memory["fieldConfig"]["defaults"]["unit"] == "bytes"
+    assert ["nv_cpu_memory_used_bytes" in memory["targets"][0]["expr"],
+            "nv_cpu_memory_total_bytes" in memory["targets"][1]["expr"]] == [True, True]
 
     total = panel(model, "Inferences in range")
     assert total["type"] == "stat"
@@ -139,8 +151,13 @@ def test_operator_panels_beyond_the_reference(model):
     ]
     batching = panel(model, "Batching efficiency")["targets"][0]["expr"]
     assert "rate(nv_inference_count{" in batching and "rate(nv_inference_exec_count{" in batching
-    rows = [p["title"] for p in model["panels"] if p["type"] == "row"]
-    assert rows == ["Overview", "Traffic and errors", "Latency", "Queue and batching", "CPU", "GPU (only with GPUs)"]
+    rows = [(p["title"], p["collapsed"]) for p in model["panels"] if p["type"] == "row"]
+    assert rows == [
+        ("Overview", False), ("Traffic and errors", False), ("Latency", False), ("Queue and batching", False),
+        ("Node (as Triton sees it)", False), ("Loaded models", False), ("Pods", False),
+        ("Versions ($version)", False), ("Tail latency", False), ("Errors and overload", False),
+        ("Response cache (only with the cache on)", True), ("GPU (only with GPUs)", True),
+    ]
 
 
 def test_every_panel_has_unit_description_and_queries(model):
@@ -159,35 +176,181 @@ def test_every_query_parses_as_promql_after_substitution(model):
             parse_grafana(inner)
 
 
+SELECTOR = re.compile(r"\b((?:namespace_model:)?[a-zA-Z_][\w:]*)\{([^}]*)\}")
+# Per model: Triton's per-model series, our recorded series and the cache's per-model counters.
+MODEL_METRICS = re.compile(r"^(nv_inference_|namespace_model:|nv_cache_\w+_per_model)")
+KUBERNETES = re.compile(r"^(container_|kube_)")
+
+
 def test_every_query_filters_by_namespace_and_model(model):
+    values = {"namespace": "NS", "model": "MODEL", "version": "VERSION"}
     for title, expr in exprs(model):
-        ast = parse_grafana(expr, {"namespace": "NS", "model": "MODEL"})
-        names = metric_names(ast)
+        names = metric_names(parse_grafana(expr, values))
         assert names, title
-        # every selector of the substituted query, one by one
-        selectors = re.findall(
-            r"((?:namespace_model:)?nv_[\w:]+)\{([^}]*)\}", substitute(expr, {"namespace": "NS", "model": "MODEL"})
-        )
+        selectors = SELECTOR.findall(substitute(expr, values))
         assert set(names) == {metric for metric, _ in selectors}, (title, "a metric without a selector")
         for metric, matchers in selectors:
             assert 'namespace=~"NS"' in matchers, (title, metric)
-            if PER_MODEL.match(metric):
+            # energy is per GPU: per inference means all models of the pod together
+            if MODEL_METRICS.match(metric) and title != "GPU energy per inference":
                 assert 'model=~"MODEL"' in matchers, (title, metric)
+            # Only the Versions row follows $version: the recording rules carry no version.
+            assert ('version=~"VERSION"' in matchers) == (title.endswith("by version")), (title, metric)
+
+
+def test_pod_resources_are_restricted_to_triton_pods(model):
+    """cAdvisor and kube-state-metrics describe every pod of the namespace: each query keeps only
+    the pods Prometheus scrapes as Triton."""
+    pods = [p for p in panels(model) if any(KUBERNETES.match(m) for _, m in _metrics(p))]
+    assert {p["title"] for p in pods} == {
+        "Triton instances up against expected", "Container restarts", "Pod CPU usage against limit",
+        "Pod CPU throttling", "Pod memory working set against limit",
+    }
+    for p in pods:
+        for t in p["targets"]:
+            if not any(KUBERNETES.match(m) for m in metric_names(parse_grafana(t["expr"]))):
+                continue  # Triton's own targets (up)
+            if "kube_deployment_spec_replicas" in t["expr"]:
+                continue  # desired replicas of the namespace's Deployments
+            assert t["expr"].endswith('\nand on (namespace, pod)\nup{job="triton", namespace=~"$namespace"}'), t["expr"]
+            if "(container_" in t["expr"]:  # cAdvisor
+                assert 'container!="", container!="POD"' in t["expr"]
+
+
+def test_joins_match_on_labels_both_sides_keep(model):
+    """`a and on (namespace, pod) b` matches nothing when a was summed by pod alone: every label a
+    join matches on must survive on both sides."""
+    import promql_parser as pp
+
+    from gen.validate import promql_ast
+
+    joins = 0
+    for title, expr in exprs(model):
+        for node, _ in promql_ast.walk(parse_grafana(expr)):
+            if isinstance(node, pp.BinaryExpr) and node.modifier and node.modifier.matching and "Include" in str(
+                    node.modifier.matching.type):
+                on = set(node.modifier.matching.labels)
+                for side in (node.lhs, node.rhs):
+                    labels = promql_ast.output_labels(side)
+                    assert labels is None or on <= labels, (title, sorted(on), sorted(labels or ()), expr)
+                joins += 1
+    assert joins >= 6
+
+
+def _metrics(p):
+    for t in p["targets"]:
+        for name in metric_names(parse_grafana(t["expr"])):
+            yield t["refId"], name
+
+
+def test_overview_agrees_with_the_namespace_picker(model):
+    """The overview reads recorded series, which the rules record for the environment's namespace
+    only; the namespace variable offers exactly that namespace, so a stat always shows what the
+    pickers say."""
+    import yaml
+
+    env = model["uid"].rsplit("-", 1)[1]
+    namespace = SETTINGS.environments[env].namespace
+    variable = {v["name"]: v for v in model["templating"]["list"]}["namespace"]
+    selector = re.fullmatch(r"label_values\((.*), namespace\)", variable["query"]).group(1)
+    assert SELECTOR.fullmatch(selector).group(2) == f'namespace="{namespace}"'
+    rules = yaml.safe_load((REPO / f"out/{env}/prometheusrule-triton.yaml").read_text())
+    recorded = {r["record"]: r["expr"] for g in rules["spec"]["groups"] for r in g["rules"] if "record" in r}
+    read = {name for _, expr in exprs(model) for name in metric_names(parse_grafana(expr)) if ":" in name}
+    assert read and read <= set(recorded)
+    for name in read:
+        assert f'namespace="{namespace}"' in recorded[name], name
+    overview = [p for p in panels(model) if p["type"] == "stat"]
+    assert all(":" in name for p in overview[1:] for _, name in _metrics(p))
+
+
+def test_runbook_links_point_at_existing_sections(model):
+    anchors = {line[3:].strip().lower() for line in (REPO / "docs/runbooks.md").read_text().splitlines()
+               if line.startswith("## ")}
+    env = SETTINGS.environments[model["uid"].rsplit("-", 1)[1]]
+    linked = 0
+    for p in panels(model):
+        for link in p.get("links", []):
+            base, anchor = link["url"].split("#")
+            assert base == env.runbooks_url and anchor in anchors, link
+            assert link["title"].lower() == f"runbook: {anchor}" and link["targetBlank"] is True
+            linked += 1
+    assert linked >= 10
+    for title in ("Error ratio", "Average latency", "Failures by reason", "Seconds of backlog",
+                  "Triton instances up against expected", "Node CPU utilization (as Triton sees it)"):
+        assert panel(model, title)["links"], title
+
+
+def test_firing_alerts_annotation(model):
+    (annotation,) = [a for a in model["annotations"]["list"] if not a.get("builtIn")]
+    assert annotation["datasource"] == DATASOURCE and annotation["enable"] is True
+    assert annotation["expr"] == 'ALERTS{alertstate="firing", alertname=~"Triton.+", namespace=~"$namespace"}'
+    assert annotation["titleFormat"] == "{{alertname}}"
+    parse_grafana(annotation["expr"])
+
+
+def test_loaded_models_table(model):
+    table = panel(model, "Loaded models")
+    assert table["type"] == "table"
+    assert all(t["instant"] is True and t["format"] == "table" for t in table["targets"])
+    organize = table["transformations"][1]["options"]
+    assert table["transformations"][0]["id"] == "merge"
+    assert organize["renameByName"] == {"Value #A": "Pods", "Value #B": "Requests/s", "Value #C": "Error ratio",
+                                        "Value #D": "Average latency"}
+    units = {o["matcher"]["options"]: o["properties"][0]["value"] for o in table["fieldConfig"]["overrides"]}
+    assert units == {"Pods": "short", "Requests/s": "reqps", "Error ratio": "percentunit", "Average latency": "\u00b5s"}
+    assert table["options"]["sortBy"] == [{"displayName": "Requests/s", "desc": True}]
+    for t in table["targets"]:
+        assert "by (model, version)" in t["expr"], t["expr"]
+
+
+def test_tail_latency_is_absent_tolerant(model):
+    for title in ("Request latency p50 / p90 / p99", "Queue time p50 / p90 / p99"):
+        p = panel(model, title)
+        assert "summary_latencies=true" in p["description"] and "summary_latencies=true" in p["fieldConfig"]["defaults"]["noValue"]
+        assert ">= 0)" in p["targets"][0]["expr"]  # the NaN before traffic is dropped
+    first = panel(model, "Time to first response p50 / p90 / p99")
+    assert [t["expr"].split(",")[0] for t in first["targets"]] == [
+        "histogram_quantile(0.5", "histogram_quantile(0.9", "histogram_quantile(0.99"]
+    assert all("nv_inference_first_response_histogram_ms_bucket{" in t["expr"] and "model, le)" in t["expr"]
+               for t in first["targets"])
+
+
+def test_errors_explain_rejected_and_queue_full(model):
+    reasons = panel(model, "Failures by reason")["description"]
+    assert "REJECTED: a request timed out in the queue" in reasons
+    assert "counted by no Triton metric" in reasons
+    backlog = panel(model, "Seconds of backlog")
+    assert backlog["fieldConfig"]["defaults"]["unit"] == "s"
+    assert backlog["targets"][0]["expr"].startswith("sum by (model) (nv_inference_pending_request_count{")
+
+
+def test_core_panels_stay_at_the_top(model):
+    core = ["Requests per second (RPS)", "Average request latency", "Average queue time",
+            "Node CPU utilization (as Triton sees it)", "Inferences in range"]
+    lowest_core = max(panel(model, t)["gridPos"]["y"] for t in core)
+    rows = [p for p in model["panels"] if p["type"] == "row"]
+    new_rows = rows[rows.index(next(r for r in rows if r["title"] == "Loaded models")):]
+    assert all(r["gridPos"]["y"] > lowest_core for r in new_rows)
 
 
 def test_every_rate_uses_rate_interval(model):
-    for title, expr in exprs(model):
-        for window in re.findall(r"\brate\([^\[]*\[([^\]]+)\]", expr):
-            assert window == "$__rate_interval", (title, expr)
-        for fn, window in re.findall(r"\b(irate|increase)\([^\[]*\[([^\]]+)\]", expr):
-            # the one instant total over the dashboard's range is the exception (see the stat panel)
-            assert window == "$__rate_interval" or (fn == "increase" and window == "$__range"), (title, expr)
+    for p in panels(model):
+        for t in p["targets"]:
+            expr = t["expr"]
+            for window in re.findall(r"\brate\([^\[]*\[([^\]]+)\]", expr):
+                assert window == "$__rate_interval", (p["title"], expr)
+            for fn, window in re.findall(r"\b(irate|increase)\([^\[]*\[([^\]]+)\]", expr):
+                # instant totals over the dashboard's range are the exception (stat and table panels)
+                assert window == "$__rate_interval" or (fn == "increase" and window == "$__range" and t["instant"]), (
+                    p["title"], expr)
 
 
 def test_divisions_are_guarded_against_nan_and_inf(model):
     for title, expr in exprs(model):
         if "\n/\n" in expr:
-            denominator = expr.split("\n/\n", 1)[1]
+            # `and on (namespace, pod) up{...}` (Triton pods only) binds looser than `/`
+            denominator = expr.split("\n/\n", 1)[1].split("\nand on (", 1)[0]
             assert denominator.endswith("> 0)"), (title, expr)
 
 
@@ -223,3 +386,18 @@ def test_golden_summaries():
     assert sorted(p.name for p in HERE.glob("*.txt")) == sorted(expected)
     for name, text in expected.items():
         assert (HERE / name).read_text(encoding="utf-8") == text, f"tests/golden/{name} differs"
+
+
+def test_a_broken_annotation_query_is_found_by_validate(project):
+    """Annotation queries are part of what validate checks (they run on every graph)."""
+    from tests.conftest import run_gen
+
+    path = project / "out/grafana/dev/triton-dev.json"
+    dashboard = json.loads(path.read_text())
+    (annotation,) = [a for a in dashboard["annotations"]["list"] if not a.get("builtIn")]
+    annotation["expr"] = annotation["expr"].replace("ALERTS{", "ALERTS{{")
+    path.write_text(json.dumps(dashboard))
+    result = run_gen("validate", "--format", "json", cwd=project)
+    assert result.returncode == 1
+    found = [f for f in json.loads(result.stdout)["findings"] if f["check"] == "target-promql"]
+    assert [f["object"] for f in found] == ["triton-dev / annotation 'Firing Triton alerts'"]

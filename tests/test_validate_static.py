@@ -175,5 +175,5 @@ def test_env_flag_limits_static_findings(project):
 def test_inventory_reads_everything_in_out():
     inv = inventory.load(REPO / "out")
     assert sorted(d.uid for d in inv.dashboards) == ["triton-dev", "triton-prod"]
-    assert {q.kind for q in inv.queries("dev")} == {"panel", "variable", "alert", "record"}
+    assert {q.kind for q in inv.queries("dev")} == {"panel", "variable", "annotation", "alert", "record"}
     assert static.run(inv) == []

@@ -38,6 +38,7 @@ def validate(
     insecure: InsecureOption = False,
     timeout: TimeoutOption = 30.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Queries in flight at once.", min=1, max=64)] = 8,
+    header: Annotated[Optional[list[str]], typer.Option("--header", metavar="NAME=VALUE", help="Extra request header NAME=VALUE, repeatable (a tenant: X-Scope-OrgID=team-a). Values are never printed.")] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
 ) -> None:
@@ -59,11 +60,14 @@ def validate(
     ]
     queries_run = None
     if prometheus_url:
-        from gen.validate.client import PrometheusClient
+        from dataclasses import replace
+
+        from gen.validate.client import PrometheusClient, parse_headers
         from gen.validate.live import Context, run
 
         prometheus_url, auth = prometheus_auth(prometheus_url, bearer_token_file, basic_auth_user,
                                                basic_auth_password_file)
+        auth = replace(auth, headers=parse_headers(header or []))
         client = PrometheusClient(prometheus_url, auth, check_ca_cert(ca_cert), insecure, timeout)
         queries_run = 0
         show = is_terminal() and output_format == Format.table

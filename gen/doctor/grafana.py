@@ -210,7 +210,9 @@ def check_panels(ctx: Context) -> list[StepResult]:
     macros = {"__rate_interval": f"{int(max(4 * scrape, 1))}s", "__interval": f"{int(max(scrape, 15))}s",
               "__range": f"{PANEL_WINDOW_S}s", "__range_s": str(PANEL_WINDOW_S),
               "__range_ms": str(PANEL_WINDOW_S * 1000)}
-    variables = {"namespace": ctx.ns, "model": ".+", "datasource": uid}
+    # As gen validate: All for model and version, and `.*` for the cluster (a cluster's own
+    # Prometheus has no cluster label).
+    variables = {"namespace": ctx.ns, "model": ".+", "version": ".+", "cluster": ".*", "datasource": uid}
     step = max(PANEL_WINDOW_S / 60, scrape)
     panels = []
     for model in _dashboard_models(ctx):
@@ -261,7 +263,8 @@ def _reads_optional_metrics(expr: str, pattern) -> bool:
         names = metric_names(parse(expr))
     except ValueError:
         return False
-    return bool(names) and all(pattern.match(n) for n in names)
+    # GPU energy per inference divides an optional series by a required one: empty without a GPU.
+    return any(pattern.match(n) for n in names)
 
 
 def _explainer(ctx: Context, uid: str, scrape: float):

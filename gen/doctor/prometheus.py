@@ -46,7 +46,9 @@ def check_targets(ctx: Context) -> list[StepResult]:
             and (t.get("labels") or {}).get("namespace") == ctx.ns]
     if not mine:
         try:
-            (finding,) = live.check_targets(_live_context(ctx)) or (None,)
+            # In a fleet the check also reports the clusters found: the error, if any, explains.
+            findings = live.check_targets(_live_context(ctx))
+            finding = next((f for f in findings if f.severity == "error"), findings[0] if findings else None)
         except QueryError as exc:
             return [failed("Triton targets", f"query failed: {exc}")]
         hint = finding.hint if finding else ""

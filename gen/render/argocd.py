@@ -1,8 +1,14 @@
-"""Argo CD objects that sync out/<env> into each environment's cluster.
+"""Argo CD objects that sync out/<env> into each cluster of each environment.
 
-  out/argocd/applications/<env>.yaml     one Application per environment
-  out/argocd/applicationset.yaml         the same as one ApplicationSet over a list of clusters,
-                                         for teams that run many; use one or the other
+  out/argocd/applications/<env>.yaml     the environment's Applications: one, or one per cluster
+                                         the environment lists (several YAML documents)
+  out/argocd/applicationset.yaml         the same as one ApplicationSet whose list generator has an
+                                         element per environment and cluster, for teams that run
+                                         many; use one or the other
+
+Per-cluster values that may differ from the environment's (the monitoring namespace, the
+Prometheus `release` label) are set with Argo CD's kustomize options on the one out/<env>
+directory, so every cluster gets the same manifests with its own values.
 
 Automated sync prunes what gen no longer renders and reverts drift (self-heal). Server-side
 apply, because a dashboard ConfigMap can pass the 256 KiB limit of the last-applied annotation
@@ -27,21 +33,52 @@ def _sync_policy() -> dict[str, Any]:
     return {"automated": {"prune": True, "selfHeal": True}, "syncOptions": list(SYNC_OPTIONS)}
 
 
-def application(source: ArgoSource, env: Environment) -> dict[str, Any]:
-    meta = k8s.metadata(f"{APP_PREFIX}-{env.name}", source.namespace, {"triton-obs/environment": env.name})
+def _kustomize(namespace: str, release: str) -> dict[str, Any]:
+    """Argo CD's kustomize options for one cluster: its monitoring namespace, and the `release`
+    label its Prometheus selects PrometheusRules and ServiceMonitors by."""
+    patch = f"- op: replace\n  path: /metadata/labels/release\n  value: {release}\n"
+    return {
+        "namespace": namespace,
+        "patches": [
+            {"target": {"group": "monitoring.coreos.com", "kind": kind}, "patch": patch}
+            for kind in ("PrometheusRule", "ServiceMonitor")
+        ],
+    }
+
+
+def targets(env: Environment) -> list[dict[str, str]]:
+    """Where the environment is deployed: one entry per cluster, or the environment's server."""
+    if not env.clusters:
+        return [{"env": env.name, "cluster": "", "name": f"{APP_PREFIX}-{env.name}",
+                 "server": env.argocd.destination_server, "namespace": env.monitoring_namespace,
+                 "release": env.prometheus_release}]
+    return [{"env": env.name, "cluster": c.name, "name": f"{APP_PREFIX}-{env.name}-{c.name}",
+             "server": c.destination_server, "namespace": c.monitoring_namespace,
+             "release": c.prometheus_release} for c in env.clusters]
+
+
+def application(source: ArgoSource, env: Environment, target: dict[str, str] | None = None) -> dict[str, Any]:
+    target = target or targets(env)[0]
+    labels = {"triton-obs/environment": env.name}
+    if target["cluster"]:
+        labels["triton-obs/cluster"] = target["cluster"]
+    meta = k8s.metadata(target["name"], source.namespace, labels)
     meta["finalizers"] = [FINALIZER]
+    spec_source: dict[str, Any] = {
+        "repoURL": source.repo_url,
+        "targetRevision": source.target_revision,
+        "path": f"{source.path}/{env.name}",
+    }
+    if (target["namespace"], target["release"]) != (env.monitoring_namespace, env.prometheus_release):
+        spec_source["kustomize"] = _kustomize(target["namespace"], target["release"])
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
         "metadata": meta,
         "spec": {
             "project": source.project,
-            "source": {
-                "repoURL": source.repo_url,
-                "targetRevision": source.target_revision,
-                "path": f"{source.path}/{env.name}",
-            },
-            "destination": {"server": env.argocd.destination_server, "namespace": env.monitoring_namespace},
+            "source": spec_source,
+            "destination": {"server": target["server"], "namespace": target["namespace"]},
             "syncPolicy": _sync_policy(),
         },
     }
@@ -49,13 +86,9 @@ def application(source: ArgoSource, env: Environment) -> dict[str, Any]:
 
 def application_set(source: ArgoSource, envs: list[Environment]) -> dict[str, Any]:
     elements = [
-        {
-            "env": env.name,
-            "server": env.argocd.destination_server,
-            "namespace": env.monitoring_namespace,
-            "path": f"{source.path}/{env.name}",
-        }
+        {**target, "path": f"{source.path}/{env.name}"}
         for env in envs
+        for target in targets(env)
     ]
     return {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -67,8 +100,9 @@ def application_set(source: ArgoSource, envs: list[Environment]) -> dict[str, An
             "generators": [{"list": {"elements": elements}}],
             "template": {
                 "metadata": {
-                    "name": APP_PREFIX + "-{{.env}}",
-                    "labels": {**k8s.MANAGED_BY, "triton-obs/environment": "{{.env}}"},
+                    "name": "{{.name}}",
+                    "labels": {**k8s.MANAGED_BY, "triton-obs/environment": "{{.env}}",
+                               "triton-obs/cluster": "{{.cluster}}"},
                     "finalizers": [FINALIZER],
                 },
                 "spec": {
@@ -77,6 +111,8 @@ def application_set(source: ArgoSource, envs: list[Environment]) -> dict[str, An
                         "repoURL": source.repo_url,
                         "targetRevision": source.target_revision,
                         "path": "{{.path}}",
+                        # The environment's values unless the cluster has its own (settings).
+                        "kustomize": _kustomize("{{.namespace}}", "{{.release}}"),
                     },
                     "destination": {"server": "{{.server}}", "namespace": "{{.namespace}}"},
                     "syncPolicy": _sync_policy(),
@@ -91,7 +127,8 @@ def render_all(settings: Settings, envs: list[Environment]) -> list[Artifact]:
         return []
     source = settings.argocd
     artifacts = [
-        Artifact(f"argocd/applications/{env.name}.yaml", k8s.manifest(application(source, env)).encode("utf-8"))
+        Artifact(f"argocd/applications/{env.name}.yaml", _documents(
+            [application(source, env, target) for target in targets(env)]).encode("utf-8"))
         for env in envs
     ]
     # The ApplicationSet lists every environment, whichever --env was asked for.
@@ -100,6 +137,10 @@ def render_all(settings: Settings, envs: list[Environment]) -> list[Artifact]:
         Artifact("argocd/applicationset.yaml", k8s.manifest(application_set(source, everything)).encode("utf-8"))
     )
     return artifacts
+
+
+def _documents(documents: list[dict[str, Any]]) -> str:
+    return k8s.HEADER + "---\n".join(k8s.dump_yaml(document) for document in documents)
 
 
 def owns(relpath: str, env_names: set[str] | None) -> bool:

@@ -52,6 +52,13 @@ _TEMPLATE_LEGACY = {"useTags", "tagsQuery", "tagValuesQuery", "definition"}
 _STAT_OPTION_DEFAULTS = {"percentChangeColorMode": "standard", "showPercentChange": False, "wideLayout": True}
 
 
+# What Grafana's table panel (Grafana 8+) adds on load when missing; grafanalib's Table also emits
+# fields of the old Angular table that the new one drops on save.
+_TABLE_OPTION_DEFAULTS = {"cellHeight": "sm", "frameIndex": 0, "showTypeIcons": False,
+                          "footer": {"show": False, "reducer": [], "countRows": False}}
+_TABLE_LEGACY_KEYS = {"columns", "fontSize", "color", "mappings", "styles", "scroll", "sort", "transform"}
+
+
 # A threshold step's `value: null` means "from minus infinity": it must survive the None pruning.
 _NULL_MEANINGFUL = frozenset({"value"})
 
@@ -162,6 +169,14 @@ def _panel(panel: dict, inherited_datasource: Any) -> dict:
         if out.get("type") == "stat":
             for key, value in _STAT_OPTION_DEFAULTS.items():
                 options.setdefault(key, value)
+    if out.get("type") == "table":
+        for key in _TABLE_LEGACY_KEYS:
+            out.pop(key, None)
+        options = out.setdefault("options", {})
+        for key, value in _TABLE_OPTION_DEFAULTS.items():
+            options.setdefault(key, value)
+        custom = out.setdefault("fieldConfig", {}).setdefault("defaults", {}).setdefault("custom", {})
+        custom.setdefault("inspect", False)
     return out
 
 
@@ -192,7 +207,9 @@ def normalise(dashboard: Any, default_datasource: str = "${datasource}") -> dict
     out["panels"] = [_panel(panel, default_datasource) for panel in plain.get("panels", [])]
     _assign_panel_ids(out)
     out["templating"] = {"list": [_template(t) for t in plain.get("templating", {}).get("list", [])]}
-    annotations = [a for a in plain.get("annotations", {}).get("list", []) if not a.get("builtIn")]
+    # Grafana's schema gives every annotation builtIn and hide; written out so a save adds nothing.
+    annotations = [{"builtIn": 0, "hide": False, **a}
+                   for a in plain.get("annotations", {}).get("list", []) if not a.get("builtIn")]
     out["annotations"] = {"list": [BUILTIN_ANNOTATION, *annotations]}
     timepicker = plain.get("timepicker") or {}
     out["timepicker"] = {k: v for k, v in timepicker.items() if k not in ("time_options", "nowDelay")}

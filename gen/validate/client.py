@@ -4,6 +4,7 @@ prometheus-api-client, with authentication, TLS and timeouts set once."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +15,43 @@ from gen.errors import UserError
 class Auth:
     bearer_token: str | None = None
     basic: tuple[str, str] | None = None
+    # Extra request headers (a tenant's X-Scope-OrgID for Mimir, Cortex, VictoriaMetrics cluster);
+    # their values are secrets too.
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:  # never show a secret, even in a traceback
         kind = "bearer" if self.bearer_token else "basic" if self.basic else "none"
-        return f"Auth({kind})"
+        names = ", ".join(name for name, _ in self.headers)
+        return f"Auth({kind}{'; headers: ' + names if names else ''})"
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Headers the client sets itself; overriding them would break the requests.
+_RESERVED_HEADERS = {"host", "content-length", "content-type", "accept-encoding", "connection", "authorization"}
+
+
+def parse_headers(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """--header NAME=VALUE options. A mistake names the option by position and the header by
+    name, never the value, which may be a secret; every value is registered as one, so nothing
+    this process prints carries it (gen.secrets.scrub)."""
+    from gen.secrets import register
+
+    headers = []
+    for index, value in enumerate(values, start=1):
+        name, sep, content = value.partition("=")
+        name, content = name.strip(), content.strip()
+        if not sep or not name:
+            raise UserError(f"--header #{index}: expected NAME=VALUE (for example X-Scope-OrgID=team-a)")
+        if not _HEADER_NAME.match(name):
+            raise UserError(f"--header #{index}: '{name}' is not a valid HTTP header name")
+        if name.lower() in _RESERVED_HEADERS:
+            hint = "; use --bearer-token-file or --basic-auth-user" if name.lower() == "authorization" else ""
+            raise UserError(f"--header #{index}: '{name}' is set by gen itself and cannot be given here{hint}")
+        if not content or any(not (0x20 <= ord(ch) <= 0x7E) for ch in content):
+            raise UserError(f"--header #{index}: the value of '{name}' is empty or not printable ASCII")
+        register(content)
+        headers.append((name, content))
+    return tuple(headers)
 
 
 class QueryError(Exception):
@@ -37,7 +71,11 @@ class PrometheusClient:
         self.shown = redact_url(self.url)  # for messages: never the credentials
         self.timeout = timeout
         auth = auth or Auth()
-        self._headers = {"Authorization": f"Bearer {auth.bearer_token}"} if auth.bearer_token else {}
+        # A path prefix in the URL is kept and the API paths are appended to it: VictoriaMetrics
+        # cluster serves /select/<tenant>/prometheus/api/v1/..., Mimir /prometheus/api/v1/....
+        self._headers = dict(auth.headers)
+        if auth.bearer_token:
+            self._headers["Authorization"] = f"Bearer {auth.bearer_token}"
         self._auth = auth.basic
         self.session = requests.Session()
         self.session.verify = ca_cert if ca_cert else not insecure
@@ -59,7 +97,8 @@ class PrometheusClient:
             raise UserError(f"{self.shown}: Prometheus is unreachable: {_reason(exc)}") from None
         if response.status_code in (401, 403):
             raise UserError(f"{self.shown}: Prometheus answered {response.status_code}: check the credentials "
-                            "(--bearer-token-file, PROMETHEUS_TOKEN, --basic-auth-user with PROMETHEUS_PASSWORD)")
+                            "(--bearer-token-file, PROMETHEUS_TOKEN, --basic-auth-user with PROMETHEUS_PASSWORD; "
+                            "--header for a tenant header such as X-Scope-OrgID)")
         if response.status_code != 200:
             raise QueryError(f"HTTP {response.status_code}: {_body(response)}")
         try:

@@ -27,6 +27,11 @@ class Dashboard:
     def variables(self) -> list[dict[str, Any]]:
         return list((self.model.get("templating") or {}).get("list") or [])
 
+    def annotations(self) -> list[dict[str, Any]]:
+        """Annotation queries run against the data source (not Grafana's built-in one)."""
+        return [a for a in (self.model.get("annotations") or {}).get("list") or []
+                if not a.get("builtIn") and a.get("expr")]
+
     def panels(self) -> Iterator[dict[str, Any]]:
         return iter_panels(self.model)
 
@@ -58,7 +63,7 @@ class Query:
     """One PromQL query the dashboards or rules run."""
 
     env: str
-    kind: str  # panel | variable | alert | record
+    kind: str  # panel | variable | annotation | alert | record
     object: str  # for messages: "triton-dev / panel 'RPS' / A"
     expr: str
     instant: bool = False
@@ -98,6 +103,10 @@ class Inventory:
                 selector, label = label_values(str(query or ""))
                 found.append(Query(dashboard.env, "variable", f"{dashboard.uid} / variable ${variable.get('name')}",
                                    selector, label=label))
+            for annotation in dashboard.annotations():
+                found.append(Query(dashboard.env, "annotation",
+                                   f"{dashboard.uid} / annotation '{annotation.get('name', '?')}'",
+                                   annotation["expr"]))
             for panel in dashboard.panels():
                 for target in panel.get("targets") or []:
                     if target.get("expr"):

@@ -26,9 +26,11 @@ OPTIONAL_METRICS = re.compile(
     r"pinned_memory_|inference_load_ratio)"
 )
 # Series of other exporters that kube-prometheus-stack runs (kube-state-metrics, cAdvisor): the pod
-# and replica alerts read them. Absent (a Prometheus without kube-prometheus-stack's exporters):
-# those alerts are blind, the rest works.
+# and replica alerts and the dashboard's Pods row read them. Absent (a Prometheus without
+# kube-prometheus-stack's exporters): those are blind, the rest works.
 KUBERNETES_METRICS = re.compile(r"^(kube_|container_)")
+# Series whose absence is normal: ALERTS exists only while an alert is pending or firing.
+ABSENCE_NORMAL = {"ALERTS", "ALERTS_FOR_STATE"}
 PANEL_WINDOW_S = 15 * 60  # a panel "returns data" when its range query over this window has points
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
@@ -51,6 +53,7 @@ class Context:
     metric_types: dict[str, str] = field(default_factory=dict)
     present: dict[str, bool] = field(default_factory=dict)  # metric -> has series in the namespace
     queries_run: int = 0
+    clusters: list[str] = field(default_factory=list)  # values of the cluster label with Triton targets
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self) -> None:
@@ -69,17 +72,19 @@ class Context:
         # Grafana: $__rate_interval is at least four scrape intervals.
         return f"{int(max(4 * self.scrape_s, 1))}s"
 
-    def variables(self) -> dict[str, str]:
-        # A namespace is a DNS label: nothing in it needs regex escaping.
-        return {"namespace": self.ns, "model": ".+", "datasource": "prometheus"}
+    def variables(self, cluster: str | None = None) -> dict[str, str]:
+        # A namespace and a cluster name are DNS labels: nothing in them needs regex escaping.
+        # The cluster variable's All is `.*`, as the dashboard's (series without the label match too).
+        return {"namespace": self.ns, "model": ".+", "version": ".+", "cluster": cluster or ".*",
+                "datasource": "prometheus"}
 
     def macros(self) -> dict[str, str]:
         return {"__rate_interval": self.rate_interval(), "__interval": f"{int(max(self.scrape_s, 15))}s",
                 "__range": f"{PANEL_WINDOW_S}s", "__range_s": str(PANEL_WINDOW_S),
                 "__range_ms": str(PANEL_WINDOW_S * 1000)}
 
-    def prepare(self, expr: str) -> str:
-        return substitute(expr, self.variables(), self.macros())
+    def prepare(self, expr: str, cluster: str | None = None) -> str:
+        return substitute(expr, self.variables(cluster), self.macros())
 
 
 def _env_queries(ctx: Context) -> list[Query]:
@@ -90,19 +95,21 @@ def _metrics(ctx: Context) -> dict[str, set[str]]:
     """metric -> labels the queries filter it on (besides namespace), over all queries."""
     records = set(ctx.inventory.records(ctx.env.name))
     found: dict[str, set[str]] = {}
+    # The cluster label is checked once, on the targets: a cluster's own Prometheus has none.
+    skipped = {"namespace", "__name__", ctx.env.cluster_label}
     for q in _env_queries(ctx):
-        if q.kind == "variable" and not q.expr:
+        if (q.kind == "variable" and not q.expr) or q.kind == "annotation":
             continue
         try:
             ast = parse(ctx.prepare(q.expr))
         except ValueError:
             continue  # the static check reports it
         for selector in promql_ast.selectors(ast):
-            if not selector.name:
+            if not selector.name or selector.name in ABSENCE_NORMAL:
                 continue
             labels = found.setdefault(selector.name, set())
             if selector.name not in records:
-                labels.update(m.name for m in selector.matchers.matchers if m.name not in ("namespace", "__name__"))
+                labels.update(m.name for m in selector.matchers.matchers if m.name not in skipped)
     return found
 
 
@@ -113,12 +120,13 @@ def check_targets(ctx: Context) -> list[Finding]:
     obj = f"{ctx.env.name}: Triton targets (job {job}, namespace {ctx.ns})"
     up = ctx.query(f'up{{job="{job}", namespace="{ctx.ns}"}}')
     if up:
-        down = [s["metric"].get("instance", "?") for s in up if s["value"][1] == "0"]
+        found = _clusters(ctx, up, obj)
+        down = [_instance(ctx, s["metric"]) for s in up if s["value"][1] == "0"]
         if down:
-            return [Finding(ERROR, obj, f"{len(down)} of {len(up)} targets are down: {', '.join(sorted(down))}",
-                            f'up{{job="{job}", namespace="{ctx.ns}"}}', hint="see Status > Targets in Prometheus",
-                            check="live-targets")]
-        return []
+            found.append(Finding(ERROR, obj, f"{len(down)} of {len(up)} targets are down: {', '.join(sorted(down))}",
+                                 f'up{{job="{job}", namespace="{ctx.ns}"}}', hint="see Status > Targets in Prometheus",
+                                 check="live-targets"))
+        return found
     anywhere = ctx.query(f'count by (namespace) (up{{job="{job}"}})')
     triton_series = ctx.query('count by (job, namespace) (nv_inference_count)')
     if any("namespace" not in s["metric"] for s in anywhere + triton_series):
@@ -132,6 +140,35 @@ def check_targets(ctx: Context) -> list[Finding]:
                 f"and does it match the Service labels {dict(ctx.env.triton.service_labels)}?")
     return [Finding(ERROR, obj, "no scraped Triton target in the environment's namespace",
                     f'up{{job="{job}", namespace="{ctx.ns}"}}', hint=hint, check="live-targets")]
+
+
+def _instance(ctx: Context, labels: dict) -> str:
+    instance = labels.get("instance", "?")
+    label = ctx.env.cluster_label
+    return f"{labels[label]}/{instance}" if label and labels.get(label) else instance
+
+
+def _clusters(ctx: Context, up: list[dict], obj: str) -> list[Finding]:
+    """With a cluster label: which clusters have Triton targets, against the clusters listed in the
+    settings. The panels are then checked at All and at each cluster found."""
+    label = ctx.env.cluster_label
+    if not label:
+        return []
+    ctx.clusters = sorted({s["metric"][label] for s in up if s["metric"].get(label)})
+    expr = f'count by ({label}) (up{{job="{ctx.env.triton.job}", namespace="{ctx.ns}"}})'
+    if not ctx.clusters:
+        return [Finding(WARNING, obj, f"no Triton target carries the cluster label {label}", expr,
+                        hint="a cluster's own Prometheus stores no external labels: point --prometheus-url at the "
+                             "global view (Thanos, Mimir, VictoriaMetrics) that its remote_write feeds",
+                        check="live-targets")]
+    found = [Finding(INFO, obj, f"Triton targets in {len(ctx.clusters)} cluster(s): {', '.join(ctx.clusters)}",
+                     expr, check="live-targets")]
+    for name in ctx.env.cluster_names:
+        if name not in ctx.clusters:
+            found.append(Finding(ERROR, obj, f"cluster {name} (listed in the settings) has no Triton target", expr,
+                                 hint=f"does that cluster's Prometheus set external_labels {{{label}: {name}}} and "
+                                      "remote_write to this global view?", check="live-targets"))
+    return found
 
 
 def check_scrape_interval(ctx: Context) -> list[Finding]:
@@ -196,7 +233,7 @@ def check_metrics(ctx: Context) -> list[Finding]:
                 if KUBERNETES_METRICS.match(metric):
                     # Information, as the optional metrics: Triton's own alerts do not need it.
                     return [Finding(INFO, obj, "absent: it comes from kube-state-metrics or cAdvisor "
-                                    "(kube-prometheus-stack); the alerts reading it are blind",
+                                    "(kube-prometheus-stack); the alerts and dashboard panels reading it are blind",
                                     hint="scrape kube-state-metrics and the kubelet's cAdvisor endpoint",
                                     check="live-metric")]
                 if OPTIONAL_METRICS.match(metric):
@@ -230,17 +267,20 @@ def check_metrics(ctx: Context) -> list[Finding]:
     return found
 
 
-def _explain_empty(ctx: Context, expr: str) -> str:
+def _explain_empty(ctx: Context, expr: str, cluster: str | None = None) -> str:
     """Why a query returns nothing: a metric absent, a selector that matches nothing, or no
     traffic (the series exist, but rates are 0 and the ratios' `> 0` guards drop them)."""
     try:
-        found = [s for s in promql_ast.selectors(parse(ctx.prepare(expr))) if s.name]
+        found = [s for s in promql_ast.selectors(parse(ctx.prepare(expr, cluster))) if s.name]
     except ValueError:
         found = []
     names = [s.name for s in found]
     absent = sorted({n for n in names if ctx.present.get(n) is False})
     if absent and all(OPTIONAL_METRICS.match(n) for n in absent):
         return f"optional metrics absent ({', '.join(absent)}): expected without a GPU, cache or summaries"
+    if absent and all(KUBERNETES_METRICS.match(n) or OPTIONAL_METRICS.match(n) for n in absent):
+        return (f"Kubernetes metrics absent in {ctx.ns} ({', '.join(absent)}): this Prometheus collects no "
+                "cAdvisor or kube-state-metrics series there")
     if absent:
         return f"metric absent in {ctx.ns}: {', '.join(absent)}"
     for selector in found:
@@ -265,29 +305,58 @@ def check_variables(ctx: Context) -> list[Finding]:
         if q.label == "namespace" and ctx.ns not in values:
             return [Finding(ERROR, q.object, f"does not offer the environment's namespace {ctx.ns}", q.expr,
                             hint=f"values: {', '.join(values[:5])}", check="live-variable")]
+        if q.label == "namespace" and set(values) - {ctx.ns}:
+            return [Finding(ERROR, q.object, f"offers namespaces the recording rules do not cover: "
+                            f"{', '.join(sorted(set(values) - {ctx.ns}))}", q.expr, check="live-variable")]
+        if ctx.env.cluster_label and q.label == ctx.env.cluster_label:
+            missing = [name for name in ctx.env.cluster_names if name not in values]
+            if missing:
+                return [Finding(ERROR, q.object, f"does not offer the cluster(s) {', '.join(missing)} listed in the "
+                                "settings", q.expr, hint=f"values: {', '.join(values[:5])}", check="live-variable")]
         return []
 
     return _parallel(ctx, one, [q for q in _env_queries(ctx) if q.kind == "variable" and q.label])
 
 
 def check_panels(ctx: Context) -> list[Finding]:
+    """Every panel query returns data with the cluster variable at All and, in a fleet, at each
+    cluster that has Triton targets."""
     step = max(PANEL_WINDOW_S / 60, ctx.scrape_s)
 
-    def one(q: Query) -> list[Finding]:
-        expr = ctx.prepare(q.expr)
+    def one(item: tuple[Query, str | None]) -> list[Finding]:
+        q, cluster = item
+        obj = f"{q.object} (cluster={cluster})" if cluster else q.object
+        expr = ctx.prepare(q.expr, cluster)
         try:
             ctx.count()
             result = ctx.client.query(expr) if q.instant else ctx.client.query_range(expr, PANEL_WINDOW_S, step)
         except QueryError as exc:
-            return [Finding(ERROR, q.object, f"query failed: {exc}", q.expr, check="live-panel")]
+            return [Finding(ERROR, obj, f"query failed: {exc}", q.expr, check="live-panel")]
         if result:
             return []
-        hint = _explain_empty(ctx, q.expr)
+        hint = _explain_empty(ctx, q.expr, cluster)
         optional = hint.startswith("optional")
-        return [Finding(INFO if optional else WARNING, q.object, "returns no data", q.expr, hint=hint,
+        return [Finding(INFO if optional else WARNING, obj, "returns no data", q.expr, hint=hint,
                         check="live-panel")]
 
-    return _parallel(ctx, one, [q for q in _env_queries(ctx) if q.kind == "panel"])
+    panels = [q for q in _env_queries(ctx) if q.kind == "panel"]
+    clusters: list[str | None] = [None, *ctx.clusters] if ctx.env.cluster_label else [None]
+    return _parallel(ctx, one, [(q, cluster) for cluster in clusters for q in panels])
+
+
+def check_annotations(ctx: Context) -> list[Finding]:
+    """Annotation queries must evaluate; no data is normal (no alert firing)."""
+    step = max(PANEL_WINDOW_S / 60, ctx.scrape_s)
+
+    def one(q: Query) -> list[Finding]:
+        try:
+            ctx.count()
+            ctx.client.query_range(ctx.prepare(q.expr), PANEL_WINDOW_S, step)
+        except QueryError as exc:
+            return [Finding(ERROR, q.object, f"query failed: {exc}", q.expr, check="live-annotation")]
+        return []
+
+    return _parallel(ctx, one, [q for q in _env_queries(ctx) if q.kind == "annotation"])
 
 
 def check_rules(ctx: Context) -> list[Finding]:
@@ -319,6 +388,7 @@ LIVE_CHECKS: list[tuple[str, Callable[[Context], list[Finding]]]] = [
     ("live-metric", check_metrics),
     ("live-variable", check_variables),
     ("live-panel", check_panels),
+    ("live-annotation", check_annotations),
     ("live-rule", check_rules),
 ]
 

@@ -35,7 +35,7 @@ UNITS = {
     "tbytes", "dectbytes", "pbytes", "decpbytes", "binBps", "Bps", "binbps", "bps", "KiBs", "KBs", "Kibits",
     "Kbits", "MiBs", "MBs", "Mibits", "Mbits", "GiBs", "GBs", "Gibits", "Gbits",
     "reqps", "rps", "wps", "iops", "opm", "rpm", "wpm", "ops", "cps", "mps", "counts/sec", "counts/min",
-    "hertz", "watt", "kwatt", "celsius", "fahrenheit", "bool", "bool_yes_no", "bool_on_off",
+    "hertz", "watt", "kwatt", "joule", "watth", "kwatth", "celsius", "fahrenheit", "bool", "bool_yes_no", "bool_on_off",
     "currencyUSD", "currencyEUR", "dateTimeAsIso", "dateTimeFromNow", "string",
 }
 
@@ -263,6 +263,7 @@ def template_variables_exist(inv: Inventory, settings) -> list[Finding]:
                  if v.get("type") == "query"]
         exprs += [(f"{d.uid} / panel '{p.get('title')}'", t.get("expr", "")) for p in _panels(d)
                   for t in p.get("targets") or []]
+        exprs += [(f"{d.uid} / annotation '{a.get('name')}'", a["expr"]) for a in d.annotations()]
         for obj, expr in exprs:
             for name in variable_names(expr):
                 if name not in names and name not in MACROS:

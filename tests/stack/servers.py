@@ -183,7 +183,9 @@ def rule_files_from_out(env_dir: Path, dest: Path) -> list[Path]:
 
 
 def scrape_config(targets: list[tuple[str, dict[str, str]]], interval: str, rule_files: list[Path],
-                  alertmanager: str | None = None) -> dict:
+                  alertmanager: str | None = None, extra_jobs: list[dict] = ()) -> dict:
+    """Triton's targets as job "triton" (with the labels a ServiceMonitor would give them), plus
+    any other scrape jobs (cAdvisor- and kube-state-metrics-shaped endpoints, tests/stack/fleet.py)."""
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(p) for p in rule_files],
@@ -191,7 +193,7 @@ def scrape_config(targets: list[tuple[str, dict[str, str]]], interval: str, rule
             "job_name": "triton",
             "scrape_interval": interval,
             "static_configs": [{"targets": [target], "labels": labels} for target, labels in targets],
-        }],
+        }, *extra_jobs],
     }
     if alertmanager:  # host:port of an Alertmanager the alerts go to
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
@@ -206,11 +208,13 @@ class PromServer:
 
 @contextlib.contextmanager
 def prometheus_server(workdir: Path, targets: list[tuple[str, dict[str, str]]], rule_files: list[Path] = (),
-                      interval: str = "1s", alertmanager: str | None = None) -> Iterator[PromServer]:
+                      interval: str = "1s", alertmanager: str | None = None,
+                      extra_jobs: list[dict] = ()) -> Iterator[PromServer]:
     binary = require_binary("prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_config(targets, interval, list(rule_files), alertmanager)))
+    config.write_text(yaml.safe_dump(scrape_config(targets, interval, list(rule_files), alertmanager,
+                                                   list(extra_jobs))))
     port = free_port()
     argv = [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
             f"--storage.tsdb.path={workdir / 'data'}", "--log.level=warn"]
@@ -221,11 +225,11 @@ def prometheus_server(workdir: Path, targets: list[tuple[str, dict[str, str]]], 
 
 @contextlib.contextmanager
 def victoria_metrics_server(workdir: Path, targets: list[tuple[str, dict[str, str]]],
-                            interval: str = "1s") -> Iterator[PromServer]:
+                            interval: str = "1s", extra_jobs: list[dict] = ()) -> Iterator[PromServer]:
     binary = require_binary("victoria-metrics")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "scrape.yml"
-    config.write_text(yaml.safe_dump(scrape_config(targets, interval, [])))
+    config.write_text(yaml.safe_dump(scrape_config(targets, interval, [], extra_jobs=list(extra_jobs))))
     port = free_port()
     argv = [binary, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={workdir / 'data'}",
             f"-promscrape.config={config}", "-promscrape.config.strictParse=false", "-search.latencyOffset=0s",

@@ -189,7 +189,8 @@ def test_alerts_reach_alertmanager_as_triton_fails(tmp_path):
             assert receiver.alerts(alertname="TritonReplicasMissing") == []
 
 
-def test_validate_names_the_missing_kubernetes_exporters(prometheus_dev):
+def test_validate_names_the_missing_kubernetes_exporters(prometheus_dev_without_kubernetes):
+    prometheus_dev = prometheus_dev_without_kubernetes
     """The pod and replica alerts read kube-state-metrics and cAdvisor; on a Prometheus without
     them (this one), `gen validate` says so, as information, without failing."""
     result = run_gen("validate", "--prometheus-url", prometheus_dev.url, "--env", "dev", "--format", "json", cwd=REPO)

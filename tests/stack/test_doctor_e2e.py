@@ -29,9 +29,17 @@ DIMS_REASON = ("tensor 'INPUT': the model expects 2 dimensions (shape [1, 4]) bu
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("doctor")
-    with servers.triton_repository_server(workdir / "triton") as triton:
+    from tests.stack import fleet
+
+    kubernetes = fleet.KubernetesShape(LABELS["namespace"], [LABELS["pod"]])
+    with servers.triton_repository_server(workdir / "triton") as triton, \
+            fleet.metrics_endpoint(kubernetes.text) as kubelet:
         rules = servers.rule_files_from_out(REPO / "out" / "dev", workdir / "rules")
-        with servers.prometheus_server(workdir / "prometheus", [(triton.metrics_target, LABELS)], rules) as prom:
+        # cAdvisor and kube-state-metrics as kube-prometheus-stack scrapes them: the Pods row
+        kube_job = {"job_name": "kubelet", "scrape_interval": "1s", "honor_labels": True,
+                    "static_configs": [{"targets": [kubelet.target]}]}
+        with servers.prometheus_server(workdir / "prometheus", [(triton.metrics_target, LABELS)], rules,
+                                       extra_jobs=[kube_job]) as prom:
             servers.wait_for(prom.url, 'up{job="triton", namespace="triton-dev"} == 1')
             with GrafanaEmulator(tokens={TOKEN: "Editor"}) as grafana:
                 grafana.datasources.add("Prometheus", prom.url, uid="prometheus-dev", is_default=True)

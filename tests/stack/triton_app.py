@@ -71,6 +71,8 @@ def main() -> None:
         grpc_address="127.0.0.1", grpc_port=args.grpc_port,
         metrics_address="127.0.0.1", metrics_port=args.metrics_port,
         allow_cpu_metrics=True, metrics_interval_ms=1000,
+        # p50/p90/p99 summaries, so the dashboard's tail-latency panels are proven on a real Triton
+        metrics_config=["summary_latencies=true"],
     )
     tensors = dict(
         inputs=[Tensor(name="INPUT", dtype=np.float32, shape=(1, 4))],
