@@ -62,8 +62,8 @@ class PreviewContext(live.Context):
         self.dashboard = dashboard
         self.interval_s = 15.0
 
-    def variables(self) -> dict[str, str]:
-        values = dict(super().variables())
+    def variables(self, cluster: str | None = None) -> dict[str, str]:
+        values = dict(super().variables(cluster))
         for variable in (self.dashboard.get("templating") or {}).get("list") or []:
             name = variable.get("name")
             if not name or name in values or variable.get("type") in ("datasource",):
