@@ -55,6 +55,11 @@ PENDING = "nv_inference_pending_request_count"
 
 # Alerts whose runbook sections the panels link to (docs/runbooks.md, one section per alert;
 # tests/test_dashboards.py checks every anchor exists).
+# The SLO's recorded series (alerts/_slo.py), named by the Prometheus convention.
+SLO_BUDGET = "namespace_model:nv_inference_request_errors:slo_budget_ratio"
+SLO_RATIO = "namespace_model:nv_inference_request_errors:ratio_rate{window}"
+SLO_BUDGET_LEFT = "namespace_model:nv_inference_request_errors:slo_budget_remaining{window}"
+
 ALERT_TARGET = ("TritonTargetAbsent", "TritonReplicasMissing")
 ALERT_ERRORS = ("TritonModelErrorRatioHigh", "TritonModelErrorBudgetBurn")
 ALERT_NO_SUCCESS = ("TritonModelNoSuccessfulInference", "TritonModelUnavailable")
@@ -593,6 +598,61 @@ def _overload(env: Environment, q: Queries) -> Row:
     )
 
 
+def _error_budget(env: Environment, q: Queries) -> Row:
+    """The availability SLO of alerts/_slo.py: objective, budget left and how fast it burns."""
+    s = q.s
+    window = env.slo.window
+    budget = f"{SLO_BUDGET}{{{s.sel()}}}"
+    burn = lambda w: ratio(f"{SLO_RATIO.format(window=w)}{{{s.sel()}}}", budget,  # noqa: E731
+                           matching=s.on("namespace", "model"))
+    return Row(
+        f"Error budget (availability SLO over {window})",
+        [
+            stat(
+                "Error budget left",
+                f"Share of the {window} error budget still unspent, by model: 1 - error ratio over {window} / "
+                "(1 - objective), from recording rules evaluated hourly (so it appears up to an hour after the "
+                "rules load). Below 0 the objective is missed. Client cancellations are not errors; queue-full "
+                "503s are not counted by Triton at all.",
+                f"{SLO_BUDGET_LEFT.format(window=window)}{{{s.sel()}}}",
+                PERCENT_0_1,
+                width=8,
+                decimals=1,
+                legend=s.legend("{{model}}"),
+                thresholds=[
+                    {"color": "red", "value": None},
+                    {"color": "orange", "value": 0},
+                    {"color": "green", "value": 0.25},
+                ],
+                links=runbook_links(env, "TritonModelErrorBudgetBurn"),
+            ),
+            stat(
+                "Availability objective",
+                "The objective each model is held to (environments.yaml: slo.availability, with per-model "
+                "overrides under models), as the recording rules see it: 1 - allowed error ratio.",
+                f"1 - {budget}",
+                PERCENT_0_1,
+                width=4,
+                decimals=3,
+                legend=s.legend("{{model}}"),
+            ),
+            timeseries(
+                "Error budget burn rate",
+                "How many times faster than allowed the budget is spent, by model: error ratio over 1 h and "
+                "6 h / (1 - objective). 1 spends exactly the budget over the SLO window; the paging alert "
+                "fires at 14.4 (1 h and 5 m), the ticket at lower rates over longer windows.",
+                targets(
+                    (burn("1h"), s.legend("{{model}} 1h")),
+                    (burn("6h"), s.legend("{{model}} 6h")),
+                ),
+                COUNT,
+                links=runbook_links(env, "TritonModelErrorBudgetBurn"),
+            ),
+        ],
+        collapsed=True,
+    )
+
+
 def _cache(env: Environment, q: Queries) -> Row:
     s = q.s
     hits = s.rate("nv_cache_num_hits_per_model", "model")
@@ -680,7 +740,7 @@ def dashboard(env: Environment) -> Dashboard:
     rows = [
         _overview(env, q), _traffic(env, q), _latency(env, q), _queue(env, q), _node(env, q),
         _models(env, q), _pods(env, q), _versions(env, q), _tail(env, q), _overload(env, q),
-        _cache(env, q), _gpu(env, q),
+        _error_budget(env, q), _cache(env, q), _gpu(env, q),
     ]
     return Dashboard(
         title=f"{TITLE} ({env.name})",

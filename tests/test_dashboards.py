@@ -156,7 +156,7 @@ def test_operator_panels_beyond_the_reference(model):
         ("Overview", False), ("Traffic and errors", False), ("Latency", False), ("Queue and batching", False),
         ("Node (as Triton sees it)", False), ("Loaded models", False), ("Pods", False),
         ("Versions ($version)", False), ("Tail latency", False), ("Errors and overload", False),
-        ("Response cache (only with the cache on)", True), ("GPU (only with GPUs)", True),
+        ("Error budget (availability SLO over 30d)", True), ("Response cache (only with the cache on)", True), ("GPU (only with GPUs)", True),
     ]
 
 
