@@ -15,6 +15,8 @@ never show.
 
 from __future__ import annotations
 
+import json
+
 from grafanalib.core import Annotations, Dashboard, Time
 
 from dashboards._panels import (
@@ -594,8 +596,34 @@ def _overload(env: Environment, q: Queries) -> Row:
                 width=8,
                 links=runbook_links(env, *ALERT_BACKLOG),
             ),
+            *_queue_fill(env, q),
         ],
     )
+
+
+def _queue_fill(env: Environment, q: Queries) -> list:
+    """Pending requests against each model's max_queue_size, for the models whose cap the
+    settings know (models.<name>.max_queue_size): at 100 % Triton turns requests away with 503."""
+    s = q.s
+    caps = {name: model.max_queue_size for name, model in sorted(env.models.items()) if model.max_queue_size}
+    if not caps:
+        return []
+    queries = [
+        (s.agg("max", f"{PENDING}{{{s.sel(extra=f'model={json.dumps(name)}')}}}", "model") + f" / {cap}",
+         s.legend(f"{{{{model}}}} (cap {cap})"))
+        for name, cap in caps.items()
+    ]
+    return [timeseries(
+        "Queue fill against max_queue_size",
+        "Pending requests of each model whose queue cap is in the settings (models.<name>.max_queue_size), "
+        "as a share of that cap, on the fullest pod: at 100 % Triton answers HTTP 503 \"Exceeds maximum "
+        "queue size\", which no metric counts. The overload alert fires at the queue_full threshold.",
+        targets(*queries),
+        PERCENT_0_1,
+        width=24,
+        max_value=1,
+        links=runbook_links(env, "TritonModelQueueNearFull"),
+    )]
 
 
 def _error_budget(env: Environment, q: Queries) -> Row:
