@@ -111,8 +111,11 @@ def _targets(env: Environment) -> list[Alert]:
     keys = by(env)
     service = ", ".join(f"{k}={v}" for k, v in env.triton.service_labels.items())
     here = where(env)
-    # absent() keeps no label to name the place with: the namespace is written out.
-    absent_here = (f"{{{{ $labels.{env.cluster_label} }}}}/" if env.cluster_label else "") + env.namespace
+    # absent() keeps no label to name the place with: the namespace is written out, and the text
+    # reads no label that the absent() branch lacks (the cluster label is on the alert when the
+    # per-cluster branch fired, for routing; the text says where to look).
+    absent_here = env.namespace + (f" (the alert's {env.cluster_label} label names the cluster; none means no "
+                                   "cluster has a Triton target up)" if env.cluster_label else "")
     if env.triton.expected_replicas:
         # Per namespace (and cluster) that had a Triton target in the last hour.
         expected = f"count by ({keys}) (max_over_time(up{up}[{RECENT}])) * 0 + {env.triton.expected_replicas}"
@@ -130,7 +133,7 @@ def _targets(env: Environment) -> list[Alert]:
             f"  unless on ({keys})\n  group by ({keys}) (up{up} == 1)\n)\n"
             f"or on ()\nabsent(up{up} == 1)",
             t["target_down"],
-            f"No Triton target is up in {absent_here}",
+            f"No Triton target is up in {env.namespace}",
             f"Prometheus ({env.prometheus_release}) scrapes no Triton target that is up (job {env.triton.job}) "
             f"in {absent_here}: Triton is down or not running, or the ServiceMonitor is not selected (label "
             f"release={env.prometheus_release}) or does not match the Service ({service}, port "

@@ -15,6 +15,8 @@ never show.
 
 from __future__ import annotations
 
+import json
+
 from grafanalib.core import Annotations, Dashboard, Time
 
 from dashboards._panels import (
@@ -55,6 +57,11 @@ PENDING = "nv_inference_pending_request_count"
 
 # Alerts whose runbook sections the panels link to (docs/runbooks.md, one section per alert;
 # tests/test_dashboards.py checks every anchor exists).
+# The SLO's recorded series (alerts/_slo.py), named by the Prometheus convention.
+SLO_BUDGET = "namespace_model:nv_inference_request_errors:slo_budget_ratio"
+SLO_RATIO = "namespace_model:nv_inference_request_errors:ratio_rate{window}"
+SLO_BUDGET_LEFT = "namespace_model:nv_inference_request_errors:slo_budget_remaining{window}"
+
 ALERT_TARGET = ("TritonTargetAbsent", "TritonReplicasMissing")
 ALERT_ERRORS = ("TritonModelErrorRatioHigh", "TritonModelErrorBudgetBurn")
 ALERT_NO_SUCCESS = ("TritonModelNoSuccessfulInference", "TritonModelUnavailable")
@@ -589,7 +596,88 @@ def _overload(env: Environment, q: Queries) -> Row:
                 width=8,
                 links=runbook_links(env, *ALERT_BACKLOG),
             ),
+            *_queue_fill(env, q),
         ],
+    )
+
+
+def _queue_fill(env: Environment, q: Queries) -> list:
+    """Pending requests against each model's max_queue_size, for the models whose cap the
+    settings know (models.<name>.max_queue_size): at 100 % Triton turns requests away with 503."""
+    s = q.s
+    caps = {name: model.max_queue_size for name, model in sorted(env.models.items()) if model.max_queue_size}
+    if not caps:
+        return []
+    queries = [
+        (s.agg("max", f"{PENDING}{{{s.sel(extra=f'model={json.dumps(name)}')}}}", "model") + f" / {cap}",
+         s.legend(f"{{{{model}}}} (cap {cap})"))
+        for name, cap in caps.items()
+    ]
+    return [timeseries(
+        "Queue fill against max_queue_size",
+        "Pending requests of each model whose queue cap is in the settings (models.<name>.max_queue_size), "
+        "as a share of that cap, on the fullest pod: at 100 % Triton answers HTTP 503 \"Exceeds maximum "
+        "queue size\", which no metric counts. The overload alert fires at the queue_full threshold.",
+        targets(*queries),
+        PERCENT_0_1,
+        width=24,
+        max_value=1,
+        links=runbook_links(env, "TritonModelQueueNearFull"),
+    )]
+
+
+def _error_budget(env: Environment, q: Queries) -> Row:
+    """The availability SLO of alerts/_slo.py: objective, budget left and how fast it burns."""
+    s = q.s
+    window = env.slo.window
+    budget = f"{SLO_BUDGET}{{{s.sel()}}}"
+    burn = lambda w: ratio(f"{SLO_RATIO.format(window=w)}{{{s.sel()}}}", budget,  # noqa: E731
+                           matching=s.on("namespace", "model"))
+    return Row(
+        f"Error budget (availability SLO over {window})",
+        [
+            stat(
+                "Error budget left",
+                f"Share of the {window} error budget still unspent, by model: 1 - error ratio over {window} / "
+                "(1 - objective), from recording rules evaluated hourly (so it appears up to an hour after the "
+                "rules load). Below 0 the objective is missed. Client cancellations are not errors; queue-full "
+                "503s are not counted by Triton at all.",
+                f"{SLO_BUDGET_LEFT.format(window=window)}{{{s.sel()}}}",
+                PERCENT_0_1,
+                width=8,
+                decimals=1,
+                legend=s.legend("{{model}}"),
+                thresholds=[
+                    {"color": "red", "value": None},
+                    {"color": "orange", "value": 0},
+                    {"color": "green", "value": 0.25},
+                ],
+                links=runbook_links(env, "TritonModelErrorBudgetBurn"),
+            ),
+            stat(
+                "Availability objective",
+                "The objective each model is held to (environments.yaml: slo.availability, with per-model "
+                "overrides under models), as the recording rules see it: 1 - allowed error ratio.",
+                f"1 - {budget}",
+                PERCENT_0_1,
+                width=4,
+                decimals=3,
+                legend=s.legend("{{model}}"),
+            ),
+            timeseries(
+                "Error budget burn rate",
+                "How many times faster than allowed the budget is spent, by model: error ratio over 1 h and "
+                "6 h / (1 - objective). 1 spends exactly the budget over the SLO window; the paging alert "
+                "fires at 14.4 (1 h and 5 m), the ticket at lower rates over longer windows.",
+                targets(
+                    (burn("1h"), s.legend("{{model}} 1h")),
+                    (burn("6h"), s.legend("{{model}} 6h")),
+                ),
+                COUNT,
+                links=runbook_links(env, "TritonModelErrorBudgetBurn"),
+            ),
+        ],
+        collapsed=True,
     )
 
 
@@ -680,7 +768,7 @@ def dashboard(env: Environment) -> Dashboard:
     rows = [
         _overview(env, q), _traffic(env, q), _latency(env, q), _queue(env, q), _node(env, q),
         _models(env, q), _pods(env, q), _versions(env, q), _tail(env, q), _overload(env, q),
-        _cache(env, q), _gpu(env, q),
+        _error_budget(env, q), _cache(env, q), _gpu(env, q),
     ]
     return Dashboard(
         title=f"{TITLE} ({env.name})",

@@ -156,7 +156,7 @@ def test_operator_panels_beyond_the_reference(model):
         ("Overview", False), ("Traffic and errors", False), ("Latency", False), ("Queue and batching", False),
         ("Node (as Triton sees it)", False), ("Loaded models", False), ("Pods", False),
         ("Versions ($version)", False), ("Tail latency", False), ("Errors and overload", False),
-        ("Response cache (only with the cache on)", True), ("GPU (only with GPUs)", True),
+        ("Error budget (availability SLO over 30d)", True), ("Response cache (only with the cache on)", True), ("GPU (only with GPUs)", True),
     ]
 
 
@@ -401,3 +401,30 @@ def test_a_broken_annotation_query_is_found_by_validate(project):
     assert result.returncode == 1
     found = [f for f in json.loads(result.stdout)["findings"] if f["check"] == "target-promql"]
     assert [f["object"] for f in found] == ["triton-dev / annotation 'Firing Triton alerts'"]
+
+
+def test_queue_fill_only_for_models_whose_cap_the_settings_know():
+    settings = load_settings(REPO / "environments.yaml")
+    for built in build_dashboards(settings):
+        caps = {name: m.max_queue_size for name, m in built.env.models.items() if m.max_queue_size}
+        panels = [p for p in iter_panels(built.model) if p.get("title") == "Queue fill against max_queue_size"]
+        if not caps:
+            assert panels == [], built.env.name
+            continue
+        (panel,) = panels
+        exprs = [t["expr"] for t in panel["targets"]]
+        assert len(exprs) == len(caps)
+        for (name, cap), expr in zip(sorted(caps.items()), exprs):
+            assert f'model="{name}"' in expr and expr.endswith(f" / {cap}"), expr
+        assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
+
+
+def test_error_budget_row_reads_the_slo_records():
+    settings = load_settings(REPO / "environments.yaml")
+    for built in build_dashboards(settings):
+        (row,) = [p for p in built.model["panels"] if p.get("title", "").startswith("Error budget")]
+        assert row["collapsed"] is True
+        exprs = " ".join(t["expr"] for p in row["panels"] for t in p["targets"])
+        window = built.env.slo.window
+        for record in ("slo_budget_ratio", f"slo_budget_remaining{window}", "ratio_rate1h", "ratio_rate6h"):
+            assert f"namespace_model:nv_inference_request_errors:{record}" in exprs, record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -379,8 +380,8 @@ tests:
         exp_alerts:
           - exp_labels: {severity: critical, environment: prod, cluster: eu, namespace: triton-prod}
             exp_annotations:
-              summary: No Triton target is up in eu/triton-prod
-              description: "Prometheus (monitoring-prod) scrapes no Triton target that is up (job triton) in eu/triton-prod: Triton is down or not running, or the ServiceMonitor is not selected (label release=monitoring-prod) or does not match the Service (app=triton, port metrics). Every model alert of the namespace is inhibited meanwhile."
+              summary: No Triton target is up in triton-prod
+              description: "Prometheus (monitoring-prod) scrapes no Triton target that is up (job triton) in triton-prod (the alert's cluster label names the cluster; none means no cluster has a Triton target up): Triton is down or not running, or the ServiceMonitor is not selected (label release=monitoring-prod) or does not match the Service (app=triton, port metrics). Every model alert of the namespace is inhibited meanwhile."
               runbook_url: https://github.com/example-org/triton-obs/blob/main/docs/runbooks.md#tritontargetabsent
       - eval_time: 20m
         alertname: TritonModelErrorRatioHigh
@@ -531,3 +532,13 @@ def test_summary_latencies_and_expected_replicas(project, tmp_path):
     (tmp_path / "t.test.yaml").write_text(SUMMARY_AND_REPLICAS_TEST)
     result = _promtool("test", "rules", "t.test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_with_a_cluster_label_the_static_lint_finds_nothing(project):
+    """Every alert text reads only labels its expression keeps, TritonTargetAbsent's absent()
+    branch included (it keeps no cluster label)."""
+    _edit(project / "environments.yaml", "  # cluster_label: cluster", "  cluster_label: cluster")
+    assert run_gen("build", cwd=project).returncode == 0
+    result = run_gen("validate", "--format", "json", cwd=project)
+    findings = json.loads(result.stdout)["findings"]
+    assert result.returncode == 0 and [f for f in findings if f["severity"] != "info"] == [], findings

@@ -223,6 +223,9 @@ def check_panels(ctx: Context) -> list[StepResult]:
     if not panels:
         return [skipped("panels", "the dashboards have no panel with a query")]
 
+    # SLO windows recorded every 5m or hourly appear up to that long after the rules load.
+    slow_records = set(ctx.inventory.slow_records(ctx.env.name))
+
     def run(item) -> tuple[str, str, bool | str, bool]:
         dashboard, panel, targets = item
         title = f"{dashboard} / '{panel.get('title', '?')}'"
@@ -234,7 +237,7 @@ def check_panels(ctx: Context) -> list[StepResult]:
                     return title, expr, True, False
             except (GrafanaError, UserError) as exc:
                 return title, expr, one_line(getattr(exc, "message", str(exc))), False
-            optional = optional or _reads_optional_metrics(expr, OPTIONAL_METRICS)
+            optional = optional or _reads_optional_metrics(expr, OPTIONAL_METRICS, slow_records)
         return title, substitute(targets[0]["expr"], variables, macros), False, optional
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -249,14 +252,14 @@ def check_panels(ctx: Context) -> list[StepResult]:
     explain = _explainer(ctx, uid, scrape) if empty else None
     for title, expr, _, _ in empty:
         results.append(warned(f"panel {title}", "returns no data through Grafana", explain(expr)))
-    note = f"; empty as expected without a GPU/cache/summaries: {', '.join(t for t, *_ in optional)}" if optional else ""
+    note = f"; empty as expected without a GPU/cache/summaries, or before a slow SLO window's first evaluation: {', '.join(t for t, *_ in optional)}" if optional else ""
     status = passed if not errors and not empty else warned if not errors else failed
     results.insert(0, status("panels", f"{len(with_data)} of {len(answers)} panels return data through Grafana's "
                                        f"datasource proxy ({datasource.get('name')}){note}"))
     return results
 
 
-def _reads_optional_metrics(expr: str, pattern) -> bool:
+def _reads_optional_metrics(expr: str, pattern, slow_records: set[str] = frozenset()) -> bool:
     from gen.promql import metric_names, parse
 
     try:
@@ -264,7 +267,7 @@ def _reads_optional_metrics(expr: str, pattern) -> bool:
     except ValueError:
         return False
     # GPU energy per inference divides an optional series by a required one: empty without a GPU.
-    return any(pattern.match(n) for n in names)
+    return any(pattern.match(n) or n in slow_records for n in names)
 
 
 def _explainer(ctx: Context, uid: str, scrape: float):

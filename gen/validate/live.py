@@ -281,6 +281,11 @@ def _explain_empty(ctx: Context, expr: str, cluster: str | None = None) -> str:
     if absent and all(KUBERNETES_METRICS.match(n) or OPTIONAL_METRICS.match(n) for n in absent):
         return (f"Kubernetes metrics absent in {ctx.ns} ({', '.join(absent)}): this Prometheus collects no "
                 "cAdvisor or kube-state-metrics series there")
+    slow = ctx.inventory.slow_records(ctx.env.name)
+    if absent and all(n in slow or OPTIONAL_METRICS.match(n) for n in absent):
+        every = ", ".join(sorted({slow[n] for n in absent if n in slow}))
+        return (f"optional until the first evaluation: {', '.join(absent)} recorded every {every}, so it appears "
+                "up to that long after Prometheus loads the rules")
     if absent:
         return f"metric absent in {ctx.ns}: {', '.join(absent)}"
     for selector in found:
