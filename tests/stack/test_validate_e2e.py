@@ -84,7 +84,8 @@ def test_misnamed_metric_in_a_definition_is_found(prometheus_dev, tmp_path):
 def test_victoria_metrics(victoria_metrics_dev):
     result, report = _validate(victoria_metrics_dev.url)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert all(f["severity"] == "info" for f in _live(report, "live-panel"))
+    panels = _live(report, "live-panel")
+    assert all(f["severity"] == "info" for f in panels), [f for f in panels if f["severity"] != "info"]
     assert _live(report, "live-rule", "error") == []
 
 
