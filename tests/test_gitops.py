@@ -213,13 +213,13 @@ def _manifest(path: str, kind: str, name: str, namespace: str = "monitoring", la
 
 def test_collisions_between_environments_on_one_cluster():
     settings = load_settings(REPO / "environments.yaml")  # dev and prod share the in-cluster server
-    same = [_manifest("dev/a.yaml", "ConfigMap", "shared"), _manifest("prod/a.yaml", "ConfigMap", "shared")]
+    same = [_manifest("dev/a.yaml", "ConfigMap", "common"), _manifest("prod/a.yaml", "ConfigMap", "common")]
     findings = manifests_check.check_collisions(same, settings)
     assert [f.message for f in findings] == [
         "collides with out/dev/a.yaml (same kind, namespace and name in one cluster)"
     ]
-    other_namespace = [_manifest("dev/a.yaml", "ConfigMap", "shared"),
-                       _manifest("prod/a.yaml", "ConfigMap", "shared", namespace="other")]
+    other_namespace = [_manifest("dev/a.yaml", "ConfigMap", "common"),
+                       _manifest("prod/a.yaml", "ConfigMap", "common", namespace="other")]
     assert manifests_check.check_collisions(other_namespace, settings) == []
 
 
