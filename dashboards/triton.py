@@ -1,7 +1,7 @@
 """Triton Inference Server: what an on-call needs, from one cluster to a fleet.
 
 Facts come from Triton's metrics documentation (and what Triton 2.51 exposes, see
-shared/triton/README.md), not from Triton's example dashboards, which use stale metric names
+docs/triton-facts.md), not from Triton's example dashboards, which use stale metric names
 and label compute time per second as latency. Durations are cumulative microsecond counters, so
 an average is rate(duration) / rate(requests).
 

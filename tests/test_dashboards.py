@@ -19,7 +19,7 @@ BUILT = build_dashboards(SETTINGS)
 MODELS = {b.uid: b.model for b in BUILT}
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
-# Metrics Triton labels with `model` (shared/triton/README.md); the others are per process.
+# Metrics Triton labels with `model` (docs/triton-facts.md); the others are per process.
 PER_MODEL = re.compile(r"^nv_inference_")
 
 

@@ -5,7 +5,7 @@ same query API), and a tenant proxy in front of it that behaves like VictoriaMet
 Mimir (a path prefix and a tenant header).
 
 The endpoints serve what the real exporters serve, with the same names, types and labels:
-  - Triton 2.51's /metrics (shared/triton/README.md): per model and version counters, the
+  - Triton 2.51's /metrics (docs/triton-facts.md): per model and version counters, the
     pending gauge, the node's CPU and memory, and the summary_latencies summaries;
   - cAdvisor and kube-state-metrics as kube-prometheus-stack scrapes them (namespace, pod,
     container), including a pod that is not Triton's, which the dashboard must leave out.

@@ -7,7 +7,7 @@
   identity_model   numpy, returns its input
 
 pytriton's stub links the system libpython; with another interpreter it needs LD_LIBRARY_PATH to
-point at this interpreter's library directory (shared/triton/README.md), so the app re-executes
+point at this interpreter's library directory (docs/triton-facts.md), so the app re-executes
 itself with it set.
 """
 
