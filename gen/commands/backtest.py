@@ -19,6 +19,7 @@ from gen.commands.common import (
     SettingsOption,
     TimeoutOption,
     is_terminal,
+    out_directory,
     user_errors,
 )
 from gen.commands.prometheus_options import (
@@ -57,13 +58,13 @@ def backtest(
     from gen.backtest.run import backtest as run_backtest
     from gen.backtest.run import client_query
     from gen.commands.prometheus_options import make_client, parse_duration, parse_time
-    from gen.secrets import redact_url
     from gen.gitref import materialize
+    from gen.secrets import redact_url
     from gen.settings import load_settings
 
     loaded = load_settings(settings)
     envs = loaded.select(env)
-    out_dir = (out or loaded.root / "out").resolve()
+    out_dir = out_directory(loaded, out)
     span = parse_duration(range_, "--range")
     until = parse_time(end, "--end")
     default_interval = parse_duration(evaluation_interval, "--evaluation-interval")

@@ -111,6 +111,11 @@ def prometheus_auth(prometheus_url: str, bearer_token_file: Path | None, basic_a
     return url, Auth(token, basic)
 
 
+def out_directory(settings, out: Path | None) -> Path:
+    """The out/ a command reads or writes: --out, or out/ beside the settings file."""
+    return (out or settings.root / "out").resolve()
+
+
 def check_ca_cert(path: Path | None) -> str | None:
     from gen.errors import UserError
 

@@ -19,6 +19,7 @@ from gen.commands.common import (
     OutOption,
     SettingsOption,
     TimeoutOption,
+    out_directory,
     user_errors,
 )
 from gen.commands.push import ApiChoice, ApiOption, NamespaceOption, TokenFileOption
@@ -48,7 +49,7 @@ def diff(
 
     loaded = load_settings(settings)
     envs = loaded.select(env)
-    out_dir = (out or loaded.root / "out").resolve()
+    out_dir = out_directory(loaded, out)
     if against and grafana_url:
         raise UserError("give --grafana-url or --against, not both")
     if against:
@@ -79,10 +80,9 @@ def _against_grafana(loaded, envs, out_dir: Path, grafana_url: str, api: str, na
 
     from gen.commands.push import connect
     from gen.diff.compare import against_grafana
+    from gen.errors import RemoteRefused, UserError
     from gen.push.discovery import discover
     from gen.push.push import load_local, make_api
-
-    from gen.errors import RemoteRefused, UserError
 
     dashboards = load_local(out_dir, envs)
     client, _ = connect(grafana_url, token_file, ca_cert, insecure, timeout, 8)

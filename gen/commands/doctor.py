@@ -17,6 +17,7 @@ from gen.commands.common import (
     SettingsOption,
     check_ca_cert,
     grafana_credentials,
+    out_directory,
     prometheus_auth,
     user_errors,
 )
@@ -80,7 +81,7 @@ def doctor(
 
     loaded = load_settings(settings)
     environment = _one_env(loaded, env)
-    out_dir = (out or loaded.root / "out").resolve()
+    out_dir = out_directory(loaded, out)
     ca_bundle = check_ca_cert(ca_cert)
     if prometheus_cr is not None and not prometheus_cr.is_file():
         from gen.errors import UserError

@@ -22,6 +22,7 @@ from gen.commands.common import (
     check_ca_cert,
     grafana_credentials,
     is_terminal,
+    out_directory,
     user_errors,
 )
 
@@ -82,7 +83,7 @@ def push(
 
     loaded = load_settings(settings)
     envs = loaded.select(env)
-    out_dir = (out or loaded.root / "out").resolve()
+    out_dir = out_directory(loaded, out)
     client, grafana_url = connect(grafana_url, token_file, ca_cert, insecure, timeout, concurrency * 2)
     revision = git_revision(loaded.root)
     options = Options(

@@ -12,6 +12,7 @@ from gen.commands.common import (
     EnvOption,
     OutOption,
     SettingsOption,
+    out_directory,
     user_errors,
 )
 
@@ -21,7 +22,7 @@ def run(targets: list[str], settings_path: Path, out: Path | None, env: str | No
     from gen.settings import load_settings
 
     settings = load_settings(settings_path)
-    out_dir = (out or settings.root / "out").resolve()
+    out_dir = out_directory(settings, out)
     result = generate(settings, targets, env, out_dir, check)
     plan = result.plan
     shown = _shown(out_dir)

@@ -21,6 +21,7 @@ from gen.commands.common import (
     TimeoutOption,
     check_ca_cert,
     is_terminal,
+    out_directory,
     prometheus_auth,
     user_errors,
 )
@@ -51,7 +52,7 @@ def validate(
     loaded = load_settings(settings)
     envs = loaded.select(env)
     env_names = {e.name for e in envs}
-    out_dir = (out or loaded.root / "out").resolve()
+    out_dir = out_directory(loaded, out)
     inventory = inventory_mod.load(out_dir)
 
     findings = [
