@@ -186,3 +186,32 @@ RULES = {
         ]},
     ]},
 }
+
+
+def recording_levels(groups: list[dict]) -> list[list[dict]]:
+    """The recording rules of `groups` in dependency order, as rule groups per level: level 0 reads
+    only raw series, level n reads recorded series of levels below n. `promtool tsdb
+    create-blocks-from rules` evaluates against the server's data, so a rule that reads another
+    recorded series can only be backfilled once that series' blocks are loaded."""
+    import re
+
+    rules = [(group, rule) for group in groups for rule in group.get("rules", []) if "record" in rule]
+    names = {rule["record"] for _, rule in rules}
+    reads = {id(rule): {name for name in names if re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])", rule["expr"])}
+             for _, rule in rules}
+    level_of: dict[str, int] = {}
+    levels: list[list[dict]] = []
+    pending = list(rules)
+    while pending:
+        ready = [(g, r) for g, r in pending if reads[id(r)] <= set(level_of)]
+        if not ready:
+            raise ValueError(f"recording rules read each other in a loop: {[r['record'] for _, r in pending]}")
+        level: dict[str, dict] = {}
+        for group, rule in ready:
+            entry = level.setdefault(group["name"], {k: v for k, v in group.items() if k != "rules"} | {"rules": []})
+            entry["rules"].append(rule)
+        for _, rule in ready:
+            level_of[rule["record"]] = len(levels)
+        levels.append(list(level.values()))
+        pending = [(g, r) for g, r in pending if (g, r) not in ready]
+    return levels

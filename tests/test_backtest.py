@@ -272,3 +272,86 @@ def test_out_at_a_git_ref_is_read_from_git_not_rendered(tmp_path):
         with pytest.raises(UserError) as caught:
             materialize(out, ref, tmp_path / "copy2", ("*",))
         assert ref in caught.value.message
+
+
+# Which recorded series are read from history (gen.backtest.history).
+
+def served(recordings, **changes) -> list[dict]:
+    """/api/v1/rules groups of a server that runs `recordings`, some with another expression."""
+    return [{"name": "g", "rules": [{"type": "recording", "name": r.name, "query": changes.get(r.name, r.expr),
+                                     "labels": dict(r.labels)} for r in recordings]
+             + [{"type": "alerting", "name": "A", "query": "up == 0"}]}]
+
+
+def test_series_the_server_records_with_the_same_rules_are_read_from_history():
+    from gen.backtest import history
+
+    # Layout does not count: the server shows the expression as Prometheus prints it.
+    groups = served(RECORDS, **{"ns_model:req:rate5m": 'sum by(namespace,model)(rate(req{namespace="n"}[5m]))'})
+    decision = history.decide(RECORDS, groups, None, 0, 3600)
+    assert decision.history == {r.name for r in RECORDS} and decision.reasons == {}
+    inlined = Inliner(RECORDS, keep=decision.history).inline('ns_model:err:ratio{namespace="n"} > 0.05')
+    assert inlined.expr == 'ns_model:err:ratio{namespace="n"} > 0.05'
+    assert inlined.records == [] and inlined.kept == ["ns_model:err:ratio"]
+
+
+def test_a_changed_rule_and_every_rule_over_it_are_inlined():
+    from gen.backtest import history
+
+    groups = served(RECORDS, **{"ns_model:err:rate5m": 'sum by (namespace, model) (rate(err{namespace="n"}[1m]))'})
+    decision = history.decide(RECORDS, groups, None, 0, 3600)
+    assert decision.history == {"ns_model:req:rate5m"}
+    assert decision.reasons["ns_model:err:rate5m"].startswith("changed")
+    assert decision.reasons["ns_model:err:ratio"] == "reads ns_model:err:rate5m, which is inlined"
+    inlined = Inliner(RECORDS, keep=decision.history).inline('ns_model:err:ratio{namespace="n"} > 0.05')
+    assert inlined.records == ["ns_model:err:rate5m", "ns_model:err:ratio"]
+    assert inlined.kept == ["ns_model:req:rate5m"]
+    assert 'rate(err{namespace="n"}[5m])' in inlined.expr and "ns_model:req:rate5m" in inlined.expr
+
+
+def test_a_new_rule_or_a_server_without_rules_means_inlining():
+    from gen.backtest import history
+
+    decision = history.decide(RECORDS, served(RECORDS[:2]), None, 0, 3600)
+    assert decision.history == {"ns_model:req:rate5m", "ns_model:err:rate5m"}
+    assert decision.reasons == {"ns_model:err:ratio": "new: the server does not run it"}
+    # Another static label is another rule.
+    relabelled = [RECORDS[0], RECORDS[1], Recording(RECORDS[2].name, RECORDS[2].expr, (("source", "other"),))]
+    assert "ns_model:err:ratio" in history.decide(RECORDS, served(relabelled), None, 0, 3600).reasons
+    nothing = history.decide(RECORDS, None, None, 0, 3600)
+    assert nothing.history == set() and set(nothing.reasons) == {r.name for r in RECORDS}
+
+
+def test_history_that_does_not_hold_the_series_means_inlining():
+    """A rule loaded halfway through the range: its history is empty before, so the spot check at
+    the start finds no recorded series where the rule's expression gives some."""
+    from gen.backtest import history
+
+    asked = []
+
+    def instant(expr: str, t: float) -> list[dict]:
+        asked.append((expr, t))
+        series = [{"metric": {"namespace": "n", "model": "a"}, "value": [t, "1"]}]
+        if expr == "ns_model:err:rate5m" and t < 1800:
+            return []  # recorded only from the middle of the range on
+        return [{"metric": {**s["metric"], **({"__name__": expr} if ":" in expr and " " not in expr else {})},
+                 "value": s["value"]} for s in series]
+
+    decision = history.decide(RECORDS, served(RECORDS), instant, 0, 3600)
+    assert decision.history == {"ns_model:req:rate5m"}
+    assert decision.reasons["ns_model:err:rate5m"].startswith("history does not hold it at 1970-01-01 00:02:00Z")
+    assert decision.reasons["ns_model:err:ratio"] == "reads ns_model:err:rate5m, which is inlined"
+    # Each rule is checked with its own expression, never an inlined chain.
+    assert all(expr.count("rate(") <= 1 for expr, _ in asked)
+    assert decision.spot_queries == len(asked)
+
+
+def test_a_failing_spot_check_means_inlining_not_an_error():
+    from gen.backtest import history
+
+    def instant(expr: str, t: float) -> list[dict]:
+        raise QueryFailed("503 Service Unavailable")
+
+    decision = history.decide(RECORDS, served(RECORDS), instant, 0, 3600)
+    assert decision.history == set()
+    assert decision.reasons["ns_model:req:rate5m"].startswith("history could not be checked: 503")

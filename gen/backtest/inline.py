@@ -42,6 +42,7 @@ class Recording:
 class Inlined:
     expr: str
     records: list[str] = field(default_factory=list)  # recorded series that were inlined, in order
+    kept: list[str] = field(default_factory=list)  # recorded series read from history, in order
 
 
 def _quote(value: str) -> str:
@@ -118,24 +119,30 @@ def _with_labels(expr: str, labels: tuple[tuple[str, str], ...]) -> str:
 
 
 class Inliner:
-    def __init__(self, recordings: list[Recording]):
+    """Inlines every recorded series but those in `keep`, which are read from history as they are
+    (gen.backtest.history decides which)."""
+
+    def __init__(self, recordings: list[Recording], keep: set[str] | frozenset[str] = frozenset()):
         self.by_name: dict[str, list[Recording]] = {}
+        self.keep = set(keep)
         for rec in recordings:
-            self.by_name.setdefault(rec.name, []).append(rec)
+            if rec.name not in self.keep:
+                self.by_name.setdefault(rec.name, []).append(rec)
 
     def inline(self, expr: str) -> Inlined:
         used: list[str] = []
-        return Inlined(self._inline(expr, used, 0), used)
+        kept: list[str] = []
+        return Inlined(self._inline(expr, used, 0, kept), used, kept)
 
-    def _definition(self, name: str, used: list[str], depth: int) -> tuple[str, float]:
+    def _definition(self, name: str, used: list[str], depth: int, kept: list[str]) -> tuple[str, float]:
         parts = []
         for rec in self.by_name[name]:
-            body = self._inline(rec.expr, used, depth + 1)
+            body = self._inline(rec.expr, used, depth + 1, kept)
             parts.append(_with_labels(f"({body})", rec.labels) if rec.labels else body)
         interval = min(rec.interval_s for rec in self.by_name[name])
         return (parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)), interval
 
-    def _inline(self, expr: str, used: list[str], depth: int) -> str:
+    def _inline(self, expr: str, used: list[str], depth: int, kept: list[str]) -> str:
         if depth > MAX_DEPTH:
             raise InlineError("recording rules refer to each other in a loop")
         out: list[str] = []
@@ -165,6 +172,8 @@ class Inliner:
                 i = end
                 continue
             if name not in self.by_name or (j < len(expr) and expr[j] == "("):
+                if name in self.keep and name not in kept and not (j < len(expr) and expr[j] == "("):
+                    kept.append(name)
                 out.append(name)
                 i = match.end()
                 continue
@@ -182,7 +191,7 @@ class Inliner:
             rest = expr[k:k + 7]
             if re.match(r"offset\b", rest) or rest.startswith("@"):
                 raise InlineError(f"{name}: a recorded series read with offset or @ is not inlined")
-            body, interval = self._definition(name, used, depth)
+            body, interval = self._definition(name, used, depth, kept)
             if name not in used:
                 used.append(name)
             inlined = f"({_filtered(body, matchers)})" if matchers else f"({body})"

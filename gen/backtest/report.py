@@ -66,7 +66,25 @@ def table(result: BacktestResult, step_note: str = "") -> str:
     head = (f"{result.env}: {len(result.alerts)} alerts from {timestamp(result.start)} to {timestamp(result.end)}"
             f"{step_note}: {len(fired)} would have fired, {sum(a.count for a in fired)} firings; "
             f"{result.queries} range queries in {result.seconds:.2f} s")
-    return "\n".join([head, *lines, *(f"  note: {n}" for n in notes)])
+    return "\n".join([head, *recorded_lines(result), *lines, *(f"  note: {n}" for n in notes)])
+
+
+def recorded_lines(result: BacktestResult) -> list[str]:
+    """Which recorded series were read from history and which were inlined, grouped by why."""
+    decision = result.recorded
+    if decision is None or not (decision.history or decision.reasons):
+        return []
+    lines = []
+    if decision.history:
+        lines.append(f"  read from history ({len(decision.history)} recorded series; the server runs the same rules, "
+                     f"and their history was checked at {decision.spot_checks} instants): "
+                     + ", ".join(sorted(decision.history)))
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in sorted(decision.reasons.items()):
+        by_reason.setdefault(reason, []).append(name)
+    for reason, names in by_reason.items():
+        lines.append(f"  inlined ({reason}): {', '.join(names)}")
+    return lines
 
 
 @dataclass
@@ -102,7 +120,7 @@ def _alert_json(alert: AlertResult) -> dict:
     rule = alert.rule
     return {
         "name": alert.name, "group": rule.group, "file": f"out/{rule.path}", "expr": rule.expr,
-        "run_expr": alert.run_expr, "inlined_records": alert.inlined, "for_seconds": rule.for_s,
+        "run_expr": alert.run_expr, "inlined_records": alert.inlined, "history_records": alert.from_history, "for_seconds": rule.for_s,
         "keep_firing_for_seconds": rule.keep_firing_for_s, "interval_seconds": rule.interval_s,
         "error": alert.error, "firings": alert.count, "total_seconds": alert.total_s,
         "longest_seconds": alert.longest_s, "first": timestamp(alert.first) if alert.first else None,
@@ -116,7 +134,16 @@ def _alert_json(alert: AlertResult) -> dict:
 def as_dict(result: BacktestResult) -> dict:
     return {"env": result.env, "start": timestamp(result.start), "end": timestamp(result.end),
             "queries": result.queries, "seconds": round(result.seconds, 3),
+            "recorded_series": _recorded_json(result),
             "alerts": [_alert_json(a) for a in result.alerts]}
+
+
+def _recorded_json(result: BacktestResult) -> dict:
+    decision = result.recorded
+    if decision is None:
+        return {"from_history": [], "inlined": {}, "spot_queries": 0}
+    return {"from_history": sorted(decision.history), "inlined": dict(sorted(decision.reasons.items())),
+            "spot_queries": decision.spot_queries}
 
 
 def changes_dict(ref: str, found: list[Change]) -> dict:

@@ -39,6 +39,7 @@ class AlertResult:
     rule: AlertRule
     run_expr: str
     inlined: list[str] = field(default_factory=list)
+    from_history: list[str] = field(default_factory=list)  # recorded series read as recorded
     firings: list[Firing] = field(default_factory=list)
     error: str | None = None
     queries: int = 0
@@ -80,6 +81,7 @@ class BacktestResult:
     alerts: list[AlertResult]
     queries: int = 0
     seconds: float = 0.0
+    recorded: object = None  # gen.backtest.history.Decision: which recorded series were read, which inlined
 
 
 def grid(start: float, end: float, step: float) -> tuple[float, int]:
@@ -129,15 +131,17 @@ def _fetch(query: RangeQuery, expr: str, first: float, step: float, a: int, b: i
 
 
 def backtest(rules: RuleSet, query: RangeQuery, start: float, end: float, max_points: int = MAX_POINTS,
-             concurrency: int = 8, progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+             concurrency: int = 8, progress: Callable[[int, int], None] | None = None,
+             history: set[str] | frozenset[str] = frozenset()) -> BacktestResult:
+    """`history`: the recorded series to read as recorded rather than inline (gen.backtest.history)."""
     started = time.monotonic()
-    inliner = Inliner(rules.recordings)
+    inliner = Inliner(rules.recordings, keep=history)
     results: list[AlertResult] = []
     tasks: list[tuple[int, float, float, int, int]] = []
     for alert in rules.alerts:
         try:
             inlined = inliner.inline(alert.expr)
-            result = AlertResult(alert, inlined.expr, inlined.records)
+            result = AlertResult(alert, inlined.expr, inlined.records, inlined.kept)
         except InlineError as exc:
             result = AlertResult(alert, alert.expr, error=f"cannot inline recorded series: {exc}")
         result.fingerprint = fingerprint(alert, result.run_expr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,6 +32,11 @@ from gen.commands.prometheus_options import (
 )
 
 
+class Inline(str, Enum):
+    changed = "changed"
+    all = "all"
+
+
 @user_errors
 def backtest(
     prometheus_url: PrometheusUrlOption,
@@ -41,6 +47,10 @@ def backtest(
     output_format: FormatOption = Format.table,
     evaluation_interval: Annotated[str, typer.Option("--evaluation-interval", help="Interval of rule groups that set none (Prometheus' global evaluation_interval).")] = "1m",
     concurrency: ConcurrencyOption = 4,
+    inline: Annotated[Inline, typer.Option(
+        "--inline", help="changed: inline only the recording rules the server does not run as defined here (new, "
+        "changed, or missing from history) and read the others as recorded; all: inline every recording rule.",
+        case_sensitive=False)] = Inline.changed,
     max_points: Annotated[int, typer.Option("--max-points", help="Evaluations per range query; longer ranges are split into chunks.", min=1, max=11000)] = 11000,
     bearer_token_file: BearerTokenFileOption = None,
     basic_auth_user: BasicAuthUserOption = None,
@@ -54,7 +64,7 @@ def backtest(
     """Replay each alerting rule over past data: firings, firing time, first/last, series."""
     import tempfile
 
-    from gen.backtest import report, rules
+    from gen.backtest import history, report, rules
     from gen.backtest.run import backtest as run_backtest
     from gen.backtest.run import client_query
     from gen.commands.prometheus_options import make_client, parse_duration, parse_time
@@ -82,8 +92,23 @@ def backtest(
             sys.stderr.flush()
         return progress
 
+    server_groups: list[dict] | None = None
+    if inline == Inline.changed:
+        from gen.validate.client import QueryError
+
+        try:
+            server_groups = client.rules()
+        except QueryError:
+            server_groups = None  # VictoriaMetrics without vmalert, a proxy: inline everything
+
     def run(ruleset, label):
-        result = run_backtest(ruleset, query, until - span, until, max_points, concurrency, progress_for(label))
+        if inline == Inline.all:
+            decision = history.Decision(reasons={r.name: "--inline all" for r in ruleset.recordings})
+        else:
+            decision = history.decide(ruleset.recordings, server_groups, client.query_at, until - span, until)
+        result = run_backtest(ruleset, query, until - span, until, max_points, concurrency, progress_for(label),
+                              history=decision.history)
+        result.recorded = decision
         if show:
             sys.stderr.write("\r\033[K")
         return result

@@ -129,6 +129,10 @@ class PrometheusClient:
     def query(self, expr: str) -> list[dict]:
         return self._series(self._call(lambda: self.prom.custom_query(expr)), "value")
 
+    def query_at(self, expr: str, at: float) -> list[dict]:
+        """An instant query at a fixed Unix time."""
+        return self._series(self._call(lambda: self.prom.custom_query(expr, params={"time": f"{at:.3f}"})), "value")
+
     def query_range(self, expr: str, seconds: float, step: float) -> list[dict]:
         end = dt.datetime.now(dt.timezone.utc)
         start = end - dt.timedelta(seconds=seconds)
