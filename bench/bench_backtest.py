@@ -2,20 +2,27 @@
 against a local Prometheus holding that week (built as OpenMetrics text, loaded with
 `promtool tsdb create-blocks-from openmetrics`).
 
-    python bench/bench_backtest.py [--models 200] [--runs 3]
+    python bench/bench_backtest.py [--models 200] [--runs 3] [--keep DIR]
 
-Two rule sets on the same history: the project's own out/dev rules (what `--env dev` backtests)
-and the backtest test's fixture rules (four alerts on recorded series, all inlined). For each, in
-one run, interleaved run by run:
-  - `gen alerts backtest` end to end (CLI process, JSON output);
-  - the baseline: the same range queries (the expressions as run, at the same step), sequential,
-    with plain requests and nothing done with the answers: the cost of reading the history at all.
-Reports medians, the ratio backtest / baseline, and the number of range queries.
+The Prometheus holds the week as one that ran the environment's rules all along would: the raw
+series, and the recorded series of out/dev's recording rules backfilled with `promtool tsdb
+create-blocks-from rules` (level by level, as rules read each other), with those rules loaded so
+/api/v1/rules lists them. Three runs of the backtest on that history, for each of which, in one
+run, interleaved run by run:
+  - out/dev rules, `--inline changed` (the default): the server runs them as defined, so the alerts
+    read the recorded series;
+  - out/dev rules, `--inline all`: every recording rule inlined, as for rules the server never ran;
+  - the fixture rules of the backtest test (four alerts on recorded series the server does not
+    run, so inlined);
+and for each the baseline: the same range queries (the expressions as run, at the same step),
+sequential, with plain requests and nothing done with the answers: the cost of reading the
+history at all. Reports medians, the ratio backtest / baseline, and the number of range queries.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
@@ -31,17 +38,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.backtest_history import DAY, RULES, WEEK_START, History  # noqa: E402
+from tests.backtest_history import DAY, RULES, WEEK_START, History, backfill_recordings  # noqa: E402
 from tests.conftest import copy_project  # noqa: E402
 from tests.stack import servers  # noqa: E402
 
 WEEK_END = WEEK_START + 7 * DAY
 
 
-def backtest_cli(url: str, project: Path) -> tuple[float, dict]:
+def backtest_cli(url: str, project: Path, *extra: str) -> tuple[float, dict]:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "gen", "alerts", "backtest", "--prometheus-url", url, "--env", "dev",
-                           "--range", "7d", "--end", str(WEEK_END), "--format", "json", "--timeout", "600"],
+                           "--range", "7d", "--end", str(WEEK_END), "--format", "json", "--timeout", "600", *extra],
                           cwd=project, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode not in (0, 1) or not done.stdout.strip():
@@ -97,13 +104,34 @@ def main() -> None:
         for old in (fixture / "out/dev").glob("prometheusrule-*.yaml"):
             old.unlink()
         (fixture / "out/dev/prometheusrule-fixture.yaml").write_text(yaml.safe_dump(RULES, sort_keys=False))
-        with servers.prometheus_server(tmp / "prom", [], []) as prom:
+        groups = yaml.safe_load((own / "out/dev/prometheusrule-triton.yaml").read_text())["spec"]["groups"]
+        rules_file = tmp / "prom" / "rules.yaml"
+        if not (tmp / "prom" / "recorded").exists():
+            @contextlib.contextmanager
+            def serve():
+                with servers.prometheus_server(tmp / "prom", [], []) as prom:
+                    servers.wait_for(prom.url, f"up @ {WEEK_END}", timeout=300)
+                    yield prom.url
+
+            started = time.perf_counter()
+            levels = backfill_recordings(shutil.which("promtool"), groups, tmp / "prom" / "data", WEEK_START,
+                                         WEEK_END, serve)
+            (tmp / "prom" / "recorded").write_text("yes")
+            print(f"recorded series of out/dev backfilled in {levels} levels in {time.perf_counter() - started:.0f} s",
+                  flush=True)
+        rules_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+        with servers.prometheus_server(tmp / "prom", [], [rules_file]) as prom:
             servers.wait_for(prom.url, f"up @ {WEEK_END}", timeout=300)
-            for name, project in (("out/dev rules", own), ("fixture rules (recorded series inlined)", fixture)):
+            # --inline all costs minutes a run: one run, after the others have warmed the page cache.
+            for name, project, extra, runs in (
+                    ("out/dev rules, recorded series from history", own, (), args.runs),
+                    ("fixture rules (recorded series inlined)", fixture, (), args.runs),
+                    ("out/dev rules, --inline all", own, ("--inline", "all"), 1)):
                 cli, base, queries, alerts, fired = [], [], 0, 0, 0
-                backtest_cli(prom.url, project)  # warm the page cache once
-                for _ in range(args.runs):
-                    seconds, document = backtest_cli(prom.url, project)
+                if runs > 1:
+                    backtest_cli(prom.url, project, *extra)  # warm the page cache once
+                for _ in range(runs):
+                    seconds, document = backtest_cli(prom.url, project, *extra)
                     cli.append(seconds)
                     base.append(baseline(prom.url, document))
                     env = document["environments"][0]

@@ -179,7 +179,7 @@ def _summary(result):
 def test_the_result_is_the_same_whatever_the_chunking():
     start, end = 1_700_000_000, 1_700_000_000 + 2 * 86400
     query, calls = fake_prometheus()
-    whole = backtest(_ruleset(), query, start, end, max_points=11000, concurrency=1)
+    whole = backtest(_ruleset(), query, start, end, max_points=11000, concurrency=1, screen=False)
     assert len(calls) == 4 and any(a.firings for a in whole.alerts)
     assert whole.alerts[3].inlined and "ns_model" not in whole.alerts[3].run_expr
     for max_points, concurrency in ((1000, 4), (97, 8), (13, 3), (1, 2)):
@@ -187,6 +187,57 @@ def test_the_result_is_the_same_whatever_the_chunking():
         chunked = backtest(_ruleset(), query, start, end, max_points=max_points, concurrency=concurrency)
         assert _summary(chunked) == _summary(whole), (max_points, concurrency)
         assert all((e - s) / st + 1 <= max_points for s, e, st in calls)
+
+
+def flickering_prometheus(seed: int):
+    """Conditions that hold in runs of every length, from one evaluation to hours, per series."""
+    rng = random.Random(seed)
+    truth: dict[str, set[int]] = {}
+    for model in ("a", "b", "c", "d"):
+        held, t = set(), 0
+        while t < 3 * 86400 // 30:
+            t += rng.choice([1, 2, 3, 7, 20, 60, 300])
+            length = rng.choice([1, 1, 2, 3, 5, 9, 10, 11, 19, 20, 21, 40, 200])
+            held.update(range(t, t + length))
+            t += length
+        truth[model] = held
+
+    def query(expr, start, end, step):
+        points = int(round((end - start) / step)) + 1
+        matrix = []
+        for model, held in truth.items():
+            values = [[start + k * step, "1"] for k in range(points)
+                      if int(round((start + k * step - 1_700_000_010) / 30)) in held]
+            if values:
+                matrix.append({"metric": {"model": model}, "values": values})
+        return matrix
+
+    return query
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_screening_gives_what_evaluating_everything_gives(seed):
+    """The first pass only looks `for` apart; the replay must still equal Prometheus' evaluation at
+    every step, for runs of every length around every `for`, whatever the chunking."""
+    start, end = 1_700_000_010, 1_700_000_010 + 3 * 86400
+    alerts = [AlertRule(f"For{hold}at{step}", "g", "dev/prometheusrule-x.yaml", f"x{hold} > 1", hold, 0, step)
+              for hold in (0, 30, 59, 60, 90, 150, 300, 330, 600, 3600) for step in (30, 60)]
+    rules = RuleSet("dev", alerts, [])
+    everything = backtest(rules, flickering_prometheus(seed), start, end, screen=False)
+    assert sum(a.count for a in everything.alerts) > 50
+    for max_points in (11000, 97):
+        screened = backtest(rules, flickering_prometheus(seed), start, end, max_points=max_points, concurrency=3)
+        assert _summary(screened) == _summary(everything), max_points
+    # Screening is what makes the long `for` cheap: far fewer evaluations asked for.
+    assert screened.queries > everything.queries
+
+
+def test_windows_cover_each_hit_from_the_screening_point_before_to_the_one_after():
+    from gen.backtest.run import windows
+
+    assert windows({10, 20, 50}, 10, 100) == [(0, 30), (40, 60)]
+    assert windows({0, 99}, 10, 100) == [(0, 10), (89, 99)]
+    assert windows(set(), 10, 100) == []
 
 
 def test_a_chunk_the_server_refuses_as_too_big_is_split():

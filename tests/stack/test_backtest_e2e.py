@@ -5,6 +5,7 @@ chunking, and agree with `promtool test rules` (Prometheus' own rule evaluation)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.backtest_history import DAY, RULES, WEEK_START, History, at
+from tests.backtest_history import DAY, RULES, WEEK_START, History, at, backfill_recordings
 from tests.conftest import copy_project, require_binary, run_gen
 from tests.stack import servers
 
@@ -41,18 +42,45 @@ def _utc(t: int) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-@pytest.fixture(scope="module")
-def history_prometheus(tmp_path_factory):
+def _week(workdir: Path) -> str:
     promtool = require_binary("promtool")
-    workdir = tmp_path_factory.mktemp("history")
     source = workdir / "week.om"
     with open(source, "w") as handle:
         History().write_openmetrics(handle)
     done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(workdir / "data")],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return promtool
+
+
+@pytest.fixture(scope="module")
+def history_prometheus(tmp_path_factory):
+    """The week's raw series only: a server that has never run the fixture's rules."""
+    workdir = tmp_path_factory.mktemp("history")
+    _week(workdir)
     with servers.prometheus_server(workdir, [], []) as prom:
         servers.wait_for(prom.url, f"up @ {WEEK_END}", timeout=120)
+        yield prom
+
+
+@pytest.fixture(scope="module")
+def recorded_prometheus(tmp_path_factory):
+    """The week as a Prometheus that ran the fixture's rules all along holds it: the recorded series
+    backfilled by promtool, and the rules loaded (so /api/v1/rules lists them)."""
+    workdir = tmp_path_factory.mktemp("recorded")
+    promtool = _week(workdir)
+
+    @contextlib.contextmanager
+    def serve():
+        with servers.prometheus_server(workdir, [], []) as prom:
+            servers.wait_for(prom.url, f"up @ {WEEK_END}", timeout=120)
+            yield prom.url
+
+    backfill_recordings(promtool, RULES["spec"]["groups"], workdir / "data", WEEK_START, WEEK_END, serve)
+    rules_file = workdir / "rules.yaml"
+    rules_file.write_text(yaml.safe_dump(RULES["spec"], sort_keys=False))
+    with servers.prometheus_server(workdir, [], [rules_file]) as prom:
+        servers.wait_for(prom.url, f"namespace_model:nv_inference_request_success:rate5m @ {WEEK_END}", timeout=120)
         yield prom
 
 
@@ -95,8 +123,12 @@ def test_the_backtest_finds_exactly_the_incidents(history_prometheus, project):
         assert by_name[name]["inlined_records"], name
         assert "namespace_model:" not in by_name[name]["run_expr"]
     assert by_name["TargetDown"]["inlined_records"] == []
-    # One query per alert: 7 days at 1m is 10,081 evaluations, under the 11,000-point limit.
-    assert env["queries"] == 4
+    assert env["recorded_series"]["from_history"] == []
+    assert set(env["recorded_series"]["inlined"].values()) == {"new: the server does not run it"}
+    # One query per alert (7 days at 1m is 10,081 evaluations, under the 11,000-point limit), the
+    # three with a `for` and no keep_firing_for on their screening grid, then one window around
+    # each of their incidents at every evaluation.
+    assert env["queries"] == 4 + 3
 
 
 def test_the_result_is_the_same_whatever_the_chunking(history_prometheus, project):
@@ -104,7 +136,8 @@ def test_the_result_is_the_same_whatever_the_chunking(history_prometheus, projec
     for max_points, concurrency in (("997", "4"), ("60", "8")):
         chunked = backtest(history_prometheus.url, project, "--max-points", max_points, "--concurrency", concurrency)
         assert firings(chunked) == firings(whole)
-        assert chunked["environments"][0]["queries"] == 4 * -(-10081 // int(max_points))
+        # ErrorRatioHigh (keep_firing_for: no screening) alone takes every chunk of the week.
+        assert chunked["environments"][0]["queries"] > -(-10081 // int(max_points))
 
 
 def test_the_table_says_what_fired_and_that_recorded_series_were_inlined(history_prometheus, project):
@@ -177,3 +210,63 @@ def test_bad_input_is_one_line_and_exit_2(history_prometheus, project):
         assert result.returncode == 2, result.stdout + result.stderr
         assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert "Traceback" not in result.stderr
+
+
+def _within_one_evaluation(found: dict, expected: dict, step: int = 60) -> None:
+    import datetime as dt
+
+    def t(text: str) -> float:
+        return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+
+    assert set(found) == set(expected)
+    for name, intervals in expected.items():
+        assert len(found[name]) == len(intervals), (name, found[name])
+        for (labels, start, end, _), (exp_labels, exp_start, exp_end) in zip(found[name], intervals):
+            assert labels == exp_labels, name
+            assert abs(t(start) - exp_start) <= step and abs(t(end) - exp_end) <= step, (name, start, end)
+
+
+def test_recorded_series_the_server_runs_are_read_from_history(recorded_prometheus, project):
+    """The server runs the fixture's recording rules and holds their week: the alerts read the
+    recorded series as they are, and fire as the inlined ones do. The recorded values were computed
+    at the recording group's own instants, up to one evaluation before the alert's: a firing may
+    start or end one evaluation apart, never more."""
+    document = backtest(recorded_prometheus.url, project)
+    (env,) = document["environments"]
+    assert env["recorded_series"]["from_history"] == sorted(r["record"] for r in RULES["spec"]["groups"][0]["rules"])
+    assert env["recorded_series"]["inlined"] == {}
+    by_name = {a["name"]: a for a in env["alerts"]}
+    assert by_name["ErrorRatioHigh"]["run_expr"] == by_name["ErrorRatioHigh"]["expr"]
+    assert by_name["ErrorRatioHigh"]["history_records"] == [
+        "namespace_model:nv_inference_request_failures_per_request:ratio_rate5m"]
+    assert by_name["ErrorRatioHigh"]["inlined_records"] == []
+    _within_one_evaluation(firings(document), EXPECTED)
+    inlined = backtest(recorded_prometheus.url, project, "--inline", "all")
+    assert inlined["environments"][0]["recorded_series"]["from_history"] == []
+    _within_one_evaluation(firings(inlined), EXPECTED)
+    result = run_gen("alerts", "backtest", "--prometheus-url", recorded_prometheus.url, "--env", "dev", "--range",
+                     "7d", "--end", str(WEEK_END), cwd=project)
+    assert "read from history (4 recorded series; the server runs the same rules" in result.stdout, result.stdout
+
+
+def test_a_changed_recording_rule_is_inlined_with_the_rules_over_it(recorded_prometheus, project):
+    path = project / "out/dev/prometheusrule-fixture.yaml"
+    original = path.read_text()
+    try:
+        changed = original.replace("rate(nv_inference_request_failure{namespace=\"triton-dev\"}[5m])",
+                                   "rate(nv_inference_request_failure{namespace=\"triton-dev\"}[4m])")
+        assert changed != original
+        path.write_text(changed)
+        document = backtest(recorded_prometheus.url, project)
+    finally:
+        path.write_text(original)
+    recorded = document["environments"][0]["recorded_series"]
+    assert recorded["inlined"] == {
+        "namespace_model:nv_inference_request_failure:rate5m": "changed: the server runs 1 other definition(s) of it",
+        "namespace_model:nv_inference_request_failures_per_request:ratio_rate5m":
+            "reads namespace_model:nv_inference_request_failure:rate5m, which is inlined"}
+    assert recorded["from_history"] == ["namespace_model:nv_inference_queue_duration_us:rate5m",
+                                        "namespace_model:nv_inference_request_success:rate5m"]
+    by_name = {a["name"]: a for a in document["environments"][0]["alerts"]}
+    assert "[4m]" in by_name["ErrorRatioHigh"]["run_expr"]
+    assert by_name["ErrorRatioHigh"]["history_records"] == ["namespace_model:nv_inference_request_success:rate5m"]
