@@ -39,13 +39,58 @@ class Decision:
 
 
 def canonical(expr: str) -> str:
-    """An expression as parsed PromQL, so that layout, comments and redundant spaces don't count."""
+    """An expression as parsed PromQL, so that layout, comments, spaces and the order of a
+    selector's matchers don't count (Prometheus lists a rule's matchers sorted by name)."""
     from gen.promql import parse
 
     try:
-        return str(parse(expr))
+        text = str(parse(expr))
     except ValueError:
-        return " ".join(expr.split())
+        text = " ".join(expr.split())
+    return _sorted_matchers(text)
+
+
+def _sorted_matchers(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c in "\"'`":
+            end = _string_end(text, i)
+            out.append(text[i:end])
+            i = end
+        elif c == "{":
+            items, current, j = [], [], i + 1
+            while j < len(text) and text[j] != "}":
+                if text[j] in "\"'`":
+                    end = _string_end(text, j)
+                    current.append(text[j:end])
+                    j = end
+                    continue
+                if text[j] == ",":
+                    items.append("".join(current).strip())
+                    current = []
+                else:
+                    current.append(text[j])
+                j += 1
+            items.append("".join(current).strip())
+            out.append("{" + ",".join(sorted(item for item in items if item)) + "}")
+            i = j + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _string_end(text: str, i: int) -> int:
+    quote, i = text[i], i + 1
+    while i < len(text):
+        if text[i] == "\\" and quote != "`":
+            i += 2
+            continue
+        if text[i] == quote:
+            return i + 1
+        i += 1
+    return len(text)
 
 
 def server_recordings(groups: Iterable[dict]) -> dict[str, set[tuple[str, tuple[tuple[str, str], ...]]]]:
@@ -86,7 +131,7 @@ def _drop_readers(same: set[str], reads: dict[str, set[str]], decision: Decision
 
 
 def decide(recordings: list[Recording], server_groups: list[dict] | None, query: InstantQuery | None,
-           start: float, end: float) -> Decision:
+           start: float, end: float, concurrency: int = 4) -> Decision:
     """Which recorded series can be read from the server's history (see the module's doc)."""
     decision = Decision()
     if not recordings:
@@ -111,16 +156,19 @@ def decide(recordings: list[Recording], server_groups: list[dict] | None, query:
     reads = _reads(recordings)
     _drop_readers(same, reads, decision)
     if query is not None:
-        _spot_check(recordings, same, reads, decision, query, start, end)
+        _spot_check(recordings, same, reads, decision, query, start, end, concurrency)
     decision.history = same
     return decision
 
 
 def _spot_check(recordings: list[Recording], same: set[str], reads: dict[str, set[str]], decision: Decision,
-                query: InstantQuery, start: float, end: float) -> None:
+                query: InstantQuery, start: float, end: float, concurrency: int = 4) -> None:
     """Keep only the series whose history holds, at a few instants, the series the rule gives there.
-    Rules are checked readers last, each with its own expression over the (checked) history of what
-    it reads: cheap, where the inlined expression of a 30-day ratio would cost seconds."""
+    Each rule is checked with its own expression over the history of what it reads (cheap, where
+    the inlined expression of a 30-day ratio would cost seconds); a rule over one that fails its
+    check is inlined with it. The checks are independent and run `concurrency` at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
     by_name: dict[str, list[Recording]] = {}
     for rec in recordings:
         by_name.setdefault(rec.name, []).append(rec)
@@ -129,32 +177,42 @@ def _spot_check(recordings: list[Recording], same: set[str], reads: dict[str, se
     # The first instant is two evaluations in, where a rule that ran all along has recorded.
     instants = [min(end, start + 2 * interval)] + [start + span * (i + 1) / SPOT_CHECKS
                                                    for i in range(SPOT_CHECKS - 1)]
-    order = sorted(same, key=lambda n: (len(reads.get(n, ())), n))
-    for name in order:
-        if name not in same:
-            continue
-        if any(dep not in same for dep in reads.get(name, ())):
-            decision.reasons[name] = f"reads {sorted(d for d in reads[name] if d not in same)[0]}, which is inlined"
-            same.discard(name)
-            continue
+
+    def check(name: str) -> tuple[str | None, int]:
+        """Why the history of `name` does not hold (None when it does), and the queries asked."""
+        asked = 0
+        # last_over_time: a bare selector sees a series recorded hourly only in the 5 minutes
+        # after each evaluation (Prometheus' lookback).
+        window = int(max(rec.interval_s for rec in by_name[name])) + 300
         for t in instants:
             try:
-                recorded = {_key(s.get("metric") or {}) for s in query(name, t)}
-                decision.spot_queries += 1
+                asked += 1
+                recorded = {_key(s.get("metric") or {}) for s in query(f"last_over_time({name}[{window}s])", t)}
                 expected: set[tuple] = set()
                 for rec in by_name[name]:
+                    asked += 1
                     for s in query(rec.expr, t):
                         expected.add(_key({**(s.get("metric") or {}), **dict(rec.labels)}))
-                    decision.spot_queries += 1
             except Exception as exc:  # noqa: BLE001 - whatever failed, inlining is never wrong
-                decision.reasons[name] = f"history could not be checked: {' '.join(str(exc).split())[:160]}"
-                same.discard(name)
-                break
+                return f"history could not be checked: {' '.join(str(exc).split())[:160]}", asked
             if recorded != expected:
-                decision.reasons[name] = (f"history does not hold it at {_when(t)}: {len(recorded)} recorded "
-                                          f"series where the rule gives {len(expected)}")
-                same.discard(name)
-                break
+                return (f"history does not hold it at {_when(t)}: {len(recorded)} recorded series where the "
+                        f"rule gives {len(expected)}"), asked
+        return None, asked
+
+    names = sorted(same)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        outcomes = dict(zip(names, pool.map(check, names)))
+    # What a rule reads is a strict subset of what its readers read: fewer first is readers last.
+    for name in sorted(names, key=lambda n: (len(reads.get(n, ())), n)):
+        reason, asked = outcomes[name]
+        decision.spot_queries += asked
+        inlined = sorted(dep for dep in reads.get(name, ()) if dep not in same)
+        if inlined:
+            reason = f"reads {inlined[0]}, which is inlined"
+        if reason:
+            decision.reasons[name] = reason
+            same.discard(name)
 
 
 def _when(t: float) -> str:

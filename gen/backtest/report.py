@@ -76,15 +76,22 @@ def recorded_lines(result: BacktestResult) -> list[str]:
         return []
     lines = []
     if decision.history:
-        lines.append(f"  read from history ({len(decision.history)} recorded series; the server runs the same rules, "
-                     f"and their history was checked at {decision.spot_checks} instants): "
-                     + ", ".join(sorted(decision.history)))
+        lines.append(f"  read from history: {_names(decision.history)} (the server runs the same rules; their "
+                     f"history checked at {decision.spot_checks} instants)")
     by_reason: dict[str, list[str]] = {}
     for name, reason in sorted(decision.reasons.items()):
         by_reason.setdefault(reason, []).append(name)
     for reason, names in by_reason.items():
-        lines.append(f"  inlined ({reason}): {', '.join(names)}")
+        lines.append(f"  inlined: {_names(names)} ({reason})")
     return lines
+
+
+def _names(names, shown: int = 3) -> str:
+    """A few names and how many more (all of them are in --format json)."""
+    names = sorted(names)
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{len(names)} recorded series ({', '.join(names[:shown])}, +{len(names) - shown} more)"
 
 
 @dataclass

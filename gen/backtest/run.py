@@ -23,8 +23,9 @@ from gen.backtest.rules import AlertRule, RuleSet, fingerprint
 MAX_POINTS = 11_000
 # Answers that mean "ask for less at once": split the chunk and retry (a timeout too: half the
 # range is about half the work).
-_TOO_BIG = re.compile(r"too many samples|maximum resolution|exceeded maximum|max_samples|too many points|timed out|deadline exceeded",
-                      re.I)
+# Prometheus answers a query that ran out of time with a 503 whose body says "query timed out".
+_TOO_BIG = re.compile(r"too many samples|maximum resolution|exceeded maximum|max_samples|too many points|timed out|"
+                      r"deadline exceeded|HTTP 503|HTTP status code: 503|\b503\b", re.I)
 
 # (expr, start, end, step) -> the "result" list of a Prometheus range query (a matrix).
 RangeQuery = Callable[[str, float, float, float], list[dict]]
@@ -133,10 +134,10 @@ def _fetch(query: RangeQuery, expr: str, first: float, step: float, a: int, b: i
 def screening_stride(alert: AlertRule) -> int:
     """Evaluations between two screening points: an alert fires only after its condition held at
     every evaluation for `for`, so a run that fires spans at least for/interval steps and holds a
-    point of a grid that many steps apart. 1 (no screening) without `for`, and with
-    keep_firing_for, where a short run after a firing one keeps it firing."""
+    point of a grid that many steps apart. 0 (no screening) with keep_firing_for, where a short
+    run after a firing one keeps it firing."""
     if alert.keep_firing_for_s > 0 or alert.interval_s <= 0:
-        return 1
+        return 0
     return max(1, int(alert.for_s // alert.interval_s + 1e-9))
 
 
@@ -159,11 +160,14 @@ def backtest(rules: RuleSet, query: RangeQuery, start: float, end: float, max_po
              history: set[str] | frozenset[str] = frozenset(), screen: bool = True) -> BacktestResult:
     """`history`: the recorded series to read as recorded rather than inline (gen.backtest.history).
 
-    Two passes. First each alert with a `for` is evaluated on a coarse grid of its own evaluations,
-    `for` apart (screening_stride), which every run long enough to fire crosses; then only the
-    windows around the points where its condition held are evaluated at every evaluation. An alert
-    that never came close costs one query at a twentieth of the points, and the answer is the one
-    evaluating everything gives (a test compares the two). `screen=False` evaluates everything."""
+    Two passes. First each alert is screened on a coarse grid of its own evaluations, `for` apart
+    (screening_stride), which every run long enough to fire crosses, with a cheaper condition that
+    holds wherever its own does (gen.backtest.screen); then only the windows around the points where
+    that held are evaluated at every evaluation, with the whole expression. An alert that never came
+    close costs one cheap query at a tenth of the points, and the answer is the one evaluating
+    everything gives (tests compare the two). `screen=False` evaluates everything."""
+    from gen.backtest.screen import screening_expr
+
     started = time.monotonic()
     inliner = Inliner(rules.recordings, keep=history)
     results: list[AlertResult] = []
@@ -188,10 +192,11 @@ def backtest(rules: RuleSet, query: RangeQuery, start: float, end: float, max_po
         held: dict[int, set[int]] = {}
 
         def one(task):
-            index, first, step, a, b, _scale = task
+            index, first, step, a, b, scale = task
+            expr = screens[index] if scale else results[index].run_expr
             mine = _Counter()
             try:
-                return task, _fetch(query, results[index].run_expr, first, step, a, b, mine), None, mine.value
+                return task, _fetch(query, expr, first, step, a, b, mine), None, mine.value
             except QueryFailed as exc:
                 return task, [], str(exc), mine.value
 
@@ -204,28 +209,34 @@ def backtest(rules: RuleSet, query: RangeQuery, start: float, end: float, max_po
                 if error and not result.error:
                     result.error = f"query failed: {error}"
                 for key, indices in found:
-                    held.setdefault(index, set()).update(i * scale for i in indices)
-                    if scale == 1:
+                    if scale:
+                        held.setdefault(index, set()).update(i * scale for i in indices)
+                    else:
                         present[index].setdefault(key, []).extend(indices)
                 done += 1
                 if progress:
                     progress(done, total)
         return held
 
+    # A task: (alert index, first, step, a, b, scale); scale 0 evaluates the alert's expression at
+    # every evaluation, scale k its screening condition every k evaluations.
     screened: dict[int, int] = {}
+    screens: dict[int, str] = {}
     first_pass: list[tuple[int, float, float, int, int, int]] = []
     for index, result in enumerate(results):
         if result.error:
             continue
         alert = result.rule
         first, count = grid(start, end, alert.interval_s)
-        stride = screening_stride(alert) if screen else 1
-        if stride > 1:
+        stride = screening_stride(alert) if screen else 0
+        if stride:
+            screens[index] = screening_expr(result.run_expr)
+        if stride > 1 or (stride == 1 and screens[index] != result.run_expr):
             screened[index] = stride
             coarse = (count - 1) // stride + 1
             first_pass += [(index, first, alert.interval_s * stride, a, b, stride) for a, b in chunks(coarse, max_points)]
         else:
-            first_pass += [(index, first, alert.interval_s, a, b, 1) for a, b in chunks(count, max_points)]
+            first_pass += [(index, first, alert.interval_s, a, b, 0) for a, b in chunks(count, max_points)]
     held = run(first_pass)
 
     second_pass = []
@@ -233,7 +244,7 @@ def backtest(rules: RuleSet, query: RangeQuery, start: float, end: float, max_po
         alert = results[index].rule
         first, count = grid(start, end, alert.interval_s)
         for a, b in windows(held.get(index, set()), stride, count):
-            second_pass += [(index, first, alert.interval_s, a + x, a + y, 1) for x, y in chunks(b - a + 1, max_points)]
+            second_pass += [(index, first, alert.interval_s, a + x, a + y, 0) for x, y in chunks(b - a + 1, max_points)]
     if second_pass:
         run(second_pass)
 

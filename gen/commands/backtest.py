@@ -51,6 +51,9 @@ def backtest(
         "--inline", help="changed: inline only the recording rules the server does not run as defined here (new, "
         "changed, or missing from history) and read the others as recorded; all: inline every recording rule.",
         case_sensitive=False)] = Inline.changed,
+    screen: Annotated[bool, typer.Option(
+        "--screen/--no-screen", help="Screen each alert every `for` with a cheaper condition and replay every "
+        "evaluation only around where it held (the same answer, much faster); --no-screen evaluates every one.")] = True,
     max_points: Annotated[int, typer.Option("--max-points", help="Evaluations per range query; longer ranges are split into chunks.", min=1, max=11000)] = 11000,
     bearer_token_file: BearerTokenFileOption = None,
     basic_auth_user: BasicAuthUserOption = None,
@@ -79,7 +82,7 @@ def backtest(
     until = parse_time(end, "--end")
     default_interval = parse_duration(evaluation_interval, "--evaluation-interval")
     client = make_client(prometheus_url, bearer_token_file, basic_auth_user, basic_auth_password_file, ca_cert,
-                         insecure, timeout)
+                         insecure, timeout, retry_unavailable=False)
     query = client_query(client)
     show = is_terminal() and output_format == Format.table
 
@@ -105,9 +108,10 @@ def backtest(
         if inline == Inline.all:
             decision = history.Decision(reasons={r.name: "--inline all" for r in ruleset.recordings})
         else:
-            decision = history.decide(ruleset.recordings, server_groups, client.query_at, until - span, until)
+            decision = history.decide(ruleset.recordings, server_groups, client.query_at, until - span, until,
+                                      concurrency)
         result = run_backtest(ruleset, query, until - span, until, max_points, concurrency, progress_for(label),
-                              history=decision.history)
+                              history=decision.history, screen=screen)
         result.recorded = decision
         if show:
             sys.stderr.write("\r\033[K")

@@ -16,13 +16,14 @@ ConcurrencyOption = Annotated[int, typer.Option("--concurrency", help="Queries i
 
 
 def make_client(url: str, bearer_token_file: Path | None, basic_auth_user: str | None,
-                basic_auth_password_file: Path | None, ca_cert: Path | None, insecure: bool, timeout: float):
+                basic_auth_password_file: Path | None, ca_cert: Path | None, insecure: bool, timeout: float,
+                retry_unavailable: bool = True):
     """A probed client, with the credentials read as every command reads them."""
     from gen.commands.common import check_ca_cert, prometheus_auth
     from gen.validate.client import PrometheusClient
 
     url, auth = prometheus_auth(url, bearer_token_file, basic_auth_user, basic_auth_password_file)
-    client = PrometheusClient(url, auth, check_ca_cert(ca_cert), insecure, timeout)
+    client = PrometheusClient(url, auth, check_ca_cert(ca_cert), insecure, timeout, retry_unavailable)
     client.probe()
     return client
 

@@ -60,7 +60,7 @@ class QueryError(Exception):
 
 class PrometheusClient:
     def __init__(self, url: str, auth: Auth | None = None, ca_cert: str | None = None, insecure: bool = False,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, retry_unavailable: bool = True):
         import requests
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
@@ -79,7 +79,11 @@ class PrometheusClient:
         self._auth = auth.basic
         self.session = requests.Session()
         self.session.verify = ca_cert if ca_cert else not insecure
-        retry = Retry(total=2, connect=2, read=1, backoff_factor=0.2, status_forcelist=(502, 503, 504),
+        # Prometheus answers 503 to a query that ran out of time (errorType timeout): retrying the
+        # same query waits the same minutes again. A caller that splits such a query instead (the
+        # backtest) asks for the 503 itself, with its body.
+        statuses = (502, 503, 504) if retry_unavailable else (502, 504)
+        retry = Retry(total=2, connect=2, read=1, backoff_factor=0.2, status_forcelist=statuses,
                       allowed_methods=frozenset({"GET", "POST"}))
         self.prom = PrometheusConnect(url=self.url, headers=self._headers or None, auth=self._auth,
                                       session=self.session, retry=retry, timeout=timeout)

@@ -246,7 +246,9 @@ def test_recorded_series_the_server_runs_are_read_from_history(recorded_promethe
     _within_one_evaluation(firings(inlined), EXPECTED)
     result = run_gen("alerts", "backtest", "--prometheus-url", recorded_prometheus.url, "--env", "dev", "--range",
                      "7d", "--end", str(WEEK_END), cwd=project)
-    assert "read from history (4 recorded series; the server runs the same rules" in result.stdout, result.stdout
+    assert ("read from history: 4 recorded series (namespace_model:nv_inference_queue_duration_us:rate5m, "
+            in result.stdout), result.stdout
+    assert "+1 more) (the server runs the same rules; their history checked at 4 instants)" in result.stdout
 
 
 def test_a_changed_recording_rule_is_inlined_with_the_rules_over_it(recorded_prometheus, project):
@@ -270,3 +272,15 @@ def test_a_changed_recording_rule_is_inlined_with_the_rules_over_it(recorded_pro
     by_name = {a["name"]: a for a in document["environments"][0]["alerts"]}
     assert "[4m]" in by_name["ErrorRatioHigh"]["run_expr"]
     assert by_name["ErrorRatioHigh"]["history_records"] == ["namespace_model:nv_inference_request_success:rate5m"]
+
+
+def test_screening_gives_the_answer_evaluating_everything_gives(history_prometheus, tmp_path):
+    """The project's own alerts (and/or/unless, long windows, recorded series inlined) on the week:
+    screened, and evaluated at every interval, they fire identically."""
+    own = copy_project(tmp_path / "own")
+    screened = backtest(history_prometheus.url, own)
+    everything = backtest(history_prometheus.url, own, "--no-screen")
+    assert firings(screened) == firings(everything)
+    assert sum(len(v) for v in firings(screened).values()) >= 3
+    (env,) = screened["environments"]
+    assert env["queries"] != everything["environments"][0]["queries"]
