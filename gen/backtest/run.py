@@ -239,6 +239,24 @@ def backtest(rules: RuleSet, query: RangeQuery, start: float, end: float, max_po
             first_pass += [(index, first, alert.interval_s, a, b, 0) for a, b in chunks(count, max_points)]
     held = run(first_pass)
 
+    # The cheaper condition also holds where the alert's does not (the long window of a multi-window
+    # burn rate stays high for days after the short one dropped), and each point costs a window at
+    # every evaluation. Where its windows would cover more than the coarse grid itself, screen again
+    # with the alert's own expression: it costs 1/stride of evaluating everything, and finds only
+    # the windows that matter.
+    again = []
+    for index, stride in screened.items():
+        if screens[index] == results[index].run_expr:
+            continue
+        first, count = grid(start, end, results[index].rule.interval_s)
+        covered = sum(b - a + 1 for a, b in windows(held.get(index, set()), stride, count))
+        if covered * stride > count:
+            screens[index] = results[index].run_expr
+            held.pop(index, None)
+            again += [task for task in first_pass if task[0] == index]
+    if again:
+        held.update(run(again))
+
     second_pass = []
     for index, stride in screened.items():
         alert = results[index].rule
