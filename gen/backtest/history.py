@@ -25,6 +25,7 @@ from gen.backtest.inline import InlineError, Inliner, Recording
 InstantQuery = Callable[[str, float], list[dict]]
 
 SPOT_CHECKS = 4
+FIRST_CHECK_EVALUATIONS = 5
 
 
 @dataclass
@@ -174,9 +175,10 @@ def _spot_check(recordings: list[Recording], same: set[str], reads: dict[str, se
         by_name.setdefault(rec.name, []).append(rec)
     span = max(0.0, end - start)
     interval = max(rec.interval_s for rec in recordings)
-    # The first instant is two evaluations in, where a rule that ran all along has recorded.
-    instants = [min(end, start + 2 * interval)] + [start + span * (i + 1) / SPOT_CHECKS
-                                                   for i in range(SPOT_CHECKS - 1)]
+    # The first instant is a few evaluations in: where history begins, a rule over recorded series
+    # records an evaluation after them, one more per level (and promtool's backfill the same).
+    instants = [min(end, start + FIRST_CHECK_EVALUATIONS * interval)] + [
+        start + span * (i + 1) / SPOT_CHECKS for i in range(SPOT_CHECKS - 1)]
 
     def check(name: str) -> tuple[str | None, int]:
         """Why the history of `name` does not hold (None when it does), and the queries asked."""
