@@ -195,14 +195,25 @@ def apply(out_dir: Path, result: Plan, artifacts: list[Artifact]) -> None:
         if out_dir.is_dir() and os.path.ismount(out_dir):
             _commit_file_by_file(out_dir, writes, deletes)
             return
+        stage: Path | None = None
         try:
-            stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.{NEW_TREE}-"))
-        except PermissionError:
-            if not out_dir.is_dir():
-                raise
-            _commit_file_by_file(out_dir, writes, deletes)  # may write in out/, not beside it
-            return
-        _commit_tree(out_dir, stage, writes, deletes)
+            # Made and owned in one step: a SIGTERM just after mkdtemp returned (the moment a
+            # watcher sees the directory appear) must not leave it behind.
+            with _signals_deferred():
+                try:
+                    stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.{NEW_TREE}-"))
+                except PermissionError:
+                    if not out_dir.is_dir():
+                        raise
+            if stage is None:
+                _commit_file_by_file(out_dir, writes, deletes)  # may write in out/, not beside it
+                return
+            _commit_tree(out_dir, stage, writes, deletes)
+        except BaseException:
+            if stage is not None and stage.exists():
+                with _signals_deferred():
+                    shutil.rmtree(stage, ignore_errors=True)
+            raise
     except OSError as exc:
         raise UserError(_describe(exc, out_dir)) from None
 
