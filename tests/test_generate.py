@@ -47,6 +47,23 @@ def test_two_runs_give_identical_bytes(project):
     assert "import by hand, or `gen push`): out/grafana/dev/, out/grafana/prod/" in second.stdout
 
 
+def test_where_the_files_are_is_one_short_line_for_a_fleet():
+    """200 environments: the first directories and a count, not 200 paths on one line."""
+    from gen.commands.render import _where
+
+    fleet = [outdir.Artifact(path, b"") for i in range(FLEET) for path in (
+        f"grafana/cluster-{i:03d}/triton-cluster-{i:03d}.json", f"cluster-{i:03d}/dashboard-triton.yaml")]
+    assert _where(fleet, "out") == [
+        "dashboard JSON (import by hand, or `gen push`): out/grafana/cluster-000/, out/grafana/cluster-001/, "
+        "out/grafana/cluster-002/ and 197 more",
+        "manifests (`kubectl apply -k` or Argo CD): out/cluster-000/, out/cluster-001/, out/cluster-002/ and 197 more",
+    ]
+    # A few environments are all listed.
+    few = [a for a in fleet if "cluster-00" in a.path and a.path.split("cluster-00")[1][0] in "01234"]
+    assert _where(few, "out")[1] == ("manifests (`kubectl apply -k` or Argo CD): "
+                                     + ", ".join(f"out/cluster-00{i}/" for i in range(5)))
+
+
 def test_fresh_render_matches_committed_out(project, tmp_path):
     result = run_gen("dashboards", "--out", str(tmp_path / "fresh"), cwd=project)
     assert result.returncode == 0, result.stderr
