@@ -718,3 +718,35 @@ def test_the_swap_keeps_what_it_does_not_write(project):
     assert (out / "latest").is_symlink() and os.readlink(out / "latest") == "grafana/prod"
     assert out.stat().st_mode & 0o777 == 0o750
     assert sorted(p.name for p in project.iterdir() if p.name.startswith(".out")) == []
+
+
+# --- what a run imports: a structural guard for speed (no timing) ------------------------------------
+
+# Heavy packages a render never needs: each costs 0.05-0.5 s per run. typer 0.29 brought pydantic
+# into every run this way; these tests name the command and the package that crept in.
+NEVER_IMPORTED_BY_A_RENDER = ("pydantic", "requests", "urllib3", "matplotlib", "numpy", "prometheus_api_client")
+# `gen --help` stays near `import typer`: nothing a command needs for its work.
+NEVER_IMPORTED_BY_HELP = (*NEVER_IMPORTED_BY_A_RENDER, "grafanalib", "jsonschema", "yaml", "orjson", "attr")
+
+
+def _imported_packages(stderr: str) -> set[str]:
+    """Top-level packages from `python -X importtime` (PYTHONPROFILEIMPORTTIME) output."""
+    packages = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            packages.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return packages
+
+
+@pytest.mark.parametrize("args, forbidden", [
+    (("dashboards",), NEVER_IMPORTED_BY_A_RENDER),
+    (("dashboards", "--check"), NEVER_IMPORTED_BY_A_RENDER),
+    (("--help",), NEVER_IMPORTED_BY_HELP),
+    (("dashboards", "--help"), NEVER_IMPORTED_BY_HELP),
+], ids=["dashboards", "dashboards-check", "help", "dashboards-help"])
+def test_a_run_imports_nothing_it_does_not_need(project, args, forbidden):
+    result = run_gen(*args, cwd=project, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = _imported_packages(result.stderr)
+    assert "gen" in imported and "typer" in imported  # the output was read
+    assert not imported & set(forbidden), f"gen {' '.join(args)} imports {sorted(imported & set(forbidden))}"
