@@ -750,3 +750,30 @@ def test_a_run_imports_nothing_it_does_not_need(project, args, forbidden):
     imported = _imported_packages(result.stderr)
     assert "gen" in imported and "typer" in imported  # the output was read
     assert not imported & set(forbidden), f"gen {' '.join(args)} imports {sorted(imported & set(forbidden))}"
+
+
+@pytest.mark.parametrize("args", [
+    ["dashboards", "--help"], ["alerts", "--help"], ["alerts", "backtest", "--help"], ["build", "--help"],
+    ["validate", "--help"], ["push", "--help"], ["diff", "--help"], ["doctor", "--help"], ["preview", "--help"],
+    ["--debug", "build", "--bogus"], ["dashboards", "--env"],
+])
+def test_the_app_built_for_one_command_says_what_the_whole_app_says(args):
+    """`gen X` builds only X (typer would build every command's parameters, and import their
+    modules): its help and usage errors are the whole app's, word for word."""
+    from typer.testing import CliRunner
+
+    from gen.cli import _invoked, make_app
+
+    command = _invoked(args)
+    assert command == next(a for a in args if not a.startswith("-"))
+    whole, alone = (CliRunner().invoke(app, args, prog_name="gen") for app in (make_app(), make_app([command])))
+    assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output)
+    assert alone.output.strip()
+
+
+def test_help_and_unknown_commands_get_the_whole_app():
+    from gen.cli import COMMANDS, _invoked
+
+    assert [_invoked(args) for args in ([], ["--help"], ["-h"], ["--version"], ["--debug"], ["dashboard"],
+                                        ["--debug", "--help", "build"])] == [None] * 7
+    assert _invoked(["--debug", "build"]) == "build" and set(COMMANDS) >= {"dashboards", "alerts", "build"}
