@@ -666,12 +666,14 @@ def test_a_dashboard_with_nan_is_refused(project):
 
 
 @pytest.mark.parametrize("text", [
-    '{\n  "a": 1\n}\n', "one line\n", "\n", "a\n\nb\n", "\nstarts empty\n", "trailing spaces  \n  x\n", "x\n\n",
+    '{\n  "a": 1\n}\n', "one line\n", "Zürich µs 東京\n  x\n", "\n", "a\n\nb\n", "\nstarts empty\n",
+    "trailing spaces  \n  x\n", "x\n\n",
 ])
 def test_configmap_indents_as_line_by_line(text):
     from gen.render.k8s import _indented
 
-    assert _indented(text) == "".join(f"    {line}\n" if line else "\n" for line in text[:-1].split("\n"))
+    expected = "".join(f"    {line}\n" if line else "\n" for line in text[:-1].split("\n"))
+    assert _indented(text.encode("utf-8")) == expected.encode("utf-8")
 
 
 def test_a_second_run_waits_for_the_first(project):

@@ -186,7 +186,6 @@ def render(built: list[BuiltDashboard]) -> list[Artifact]:
     artifacts = []
     for item in built:
         data = dashboard_json_bytes(item.model)
-        text = data.decode("utf-8")
         env = item.env
         meta = k8s.metadata(
             configmap_name(item),
@@ -195,9 +194,9 @@ def render(built: list[BuiltDashboard]) -> list[Artifact]:
             # The sidecar puts the file in this folder when folderAnnotation is set to this key.
             {env.grafana.folder_annotation: env.grafana.folder_title},
         )
-        configmap = k8s.configmap(meta, {f"{item.uid}.json": text})
+        configmap = k8s.configmap(meta, {f"{item.uid}.json": data})
         artifacts.append(Artifact(item.json_path, data))
-        artifacts.append(Artifact(item.configmap_path, configmap.encode("utf-8")))
+        artifacts.append(Artifact(item.configmap_path, configmap))
     return artifacts
 
 
