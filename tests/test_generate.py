@@ -230,6 +230,69 @@ def test_failure_at_the_swap_leaves_out_as_it_was(project, monkeypatch):
     assert sorted(os.listdir(project)) == beside
 
 
+def test_a_signal_just_after_the_staging_tree_is_made_leaves_nothing(project, monkeypatch):
+    """SIGTERM the moment the staging tree exists (what test_a_killed_build_leaves_out_old_or_new
+    hits now and then on a busy machine): the cleanup is armed before the signal lands."""
+    from gen.errors import on_termination
+
+    settings = load_settings(project / "environments.yaml")
+    (project / "out/grafana/dev/triton-dev.json").write_text("{}\n")  # something to write
+    before = snapshot(project / "out")
+    beside = sorted(os.listdir(project))
+    make_tree = outdir.tempfile.mkdtemp
+
+    def make_tree_then_signal(*args, **kwargs):
+        path = make_tree(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return path
+
+    monkeypatch.setattr(outdir.tempfile, "mkdtemp", make_tree_then_signal)
+    previous = signal.signal(signal.SIGTERM, on_termination)
+    try:
+        with pytest.raises(Interrupted):
+            generate(settings, ["dashboards"], None, project / "out", check=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sorted(os.listdir(project)) == beside
+    assert snapshot(project / "out") == before
+
+
+def test_every_file_and_directory_is_synced_before_the_swap(project, monkeypatch):
+    """Only what was written is synced (not the machine), and all of it before out/ changes."""
+    synced: list[str] = []
+    swapped: list[list[str]] = []
+    fsync, swap = os.fsync, outdir._swap
+
+    def recording_fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return fsync(fd)
+
+    def recording_swap(out_dir, stage):
+        swapped.append(list(synced))
+        return swap(out_dir, stage)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(outdir, "_swap", recording_swap)
+    monkeypatch.setattr(os, "sync", lambda: pytest.fail("os.sync() flushes the whole machine"))
+    _fleet_settings(project, 0.05)
+    (project / "out/grafana/dev/triton-dev.json").write_text("{}\n")
+
+    generate(load_settings(project / "environments.yaml"), ["dashboards"], None, project / "out", check=False)
+
+    [before_swap] = swapped
+    stage = os.path.commonpath(before_swap)
+    assert os.path.basename(stage).startswith(".out.gen-new-")
+    written = {os.path.relpath(path, stage) for path in before_swap}
+    out = project / "out"
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and "cluster-" in p.as_posix()}
+    assert len(files) == 3 * FLEET and files <= written  # each new dashboard, ConfigMap, kustomization
+    dirs = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_dir() and "cluster-" in p.name}
+    assert len(dirs) == 2 * FLEET and dirs <= written  # each new directory (its entries)
+    assert "." in written and "grafana" in written
+    assert len(before_swap) == len(written)  # each once
+    assert synced[len(before_swap):] == [str(project)]  # then the directory holding out/, for the swap
+
+
 def test_write_atomic_replaces_whole_file(tmp_path):
     target = tmp_path / "a" / "b.json"
     outdir.write_atomic(target, b"one")
