@@ -199,6 +199,7 @@ def main() -> None:
     parser.add_argument("--main-rev", default="ee01021", help="the commit that stands for today's main")
     parser.add_argument("--no-growth", action="store_true")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]  # what else ran: the ratios hold, the absolute times vary with it
     py = sys.executable
     gen = [py, "-m", "gen", "dashboards"]
 
@@ -282,7 +283,7 @@ def main() -> None:
         print(f"marginal CPU per environment: 50->200 {(b - a) * 1000 / 150:.1f} ms, "
               f"200->1000 {(c - b) * 1000 / 800:.1f} ms (equal when growth is linear)")
     print(f"(median of {args.runs} interleaved rounds, {args.big_runs} for 1000 envs; ratio = median of per-round "
-          f"ratios, wall clock and CPU time; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+          f"ratios, wall clock and CPU time; {os.cpu_count()} cores, load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, "
           f"Python {sys.version.split()[0]})")
 
 
