@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from typing import Annotated, Optional
 
 import typer
 
 from gen import __version__
-from gen.commands import backtest, diff, doctor, epilogs, preview, push, render, validate
+from gen.commands import epilogs
 
-app = typer.Typer(
-    name="gen",
-    help="triton-obs: Grafana dashboards and Prometheus rules for Triton, as code.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+_SETTINGS = dict(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                 context_settings={"help_option_names": ["-h", "--help"]})
 
 
 def _version(value: bool) -> None:
@@ -27,7 +22,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _main(
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Print the version and exit.")] = None,
@@ -38,19 +32,61 @@ def _main(
         os.environ["TRITON_OBS_DEBUG"] = "1"
 
 
-app.command("dashboards", epilog=epilogs.render("dashboards"))(render.dashboards)
-# `gen alerts` renders, as before; `gen alerts backtest` replays the rules over history.
-alerts_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                         context_settings={"help_option_names": ["-h", "--help"]})
-alerts_app.callback(invoke_without_command=True, epilog=epilogs.render("alerts"))(render.alerts)
-alerts_app.command("backtest", epilog=epilogs.BACKTEST)(backtest.backtest)
-app.add_typer(alerts_app, name="alerts")
-app.command("build", epilog=epilogs.render("build"))(render.build)
-app.command("validate", epilog=epilogs.VALIDATE)(validate.validate)
-app.command("push", epilog=epilogs.PUSH)(push.push)
-app.command("diff", epilog=epilogs.DIFF)(diff.diff)
-app.command("doctor", epilog=epilogs.DOCTOR)(doctor.doctor)
-app.command("preview", epilog=epilogs.PREVIEW)(preview.preview)
+def _function(module: str, name: str):
+    return getattr(importlib.import_module(f"gen.commands.{module}"), name)
+
+
+def _alerts(app: typer.Typer) -> None:
+    # `gen alerts` renders, as before; `gen alerts backtest` replays the rules over history.
+    alerts_app = typer.Typer(**_SETTINGS)
+    alerts_app.callback(invoke_without_command=True, epilog=epilogs.render("alerts"))(_function("render", "alerts"))
+    alerts_app.command("backtest", epilog=epilogs.BACKTEST)(_function("backtest", "backtest"))
+    app.add_typer(alerts_app, name="alerts")
+
+
+# Every command, in --help's order: how to add it to the app. Each imports its module only then.
+COMMANDS = {
+    "dashboards": lambda app: app.command("dashboards", epilog=epilogs.render("dashboards"))(
+        _function("render", "dashboards")),
+    "alerts": _alerts,
+    "build": lambda app: app.command("build", epilog=epilogs.render("build"))(_function("render", "build")),
+    "validate": lambda app: app.command("validate", epilog=epilogs.VALIDATE)(_function("validate", "validate")),
+    "push": lambda app: app.command("push", epilog=epilogs.PUSH)(_function("push", "push")),
+    "diff": lambda app: app.command("diff", epilog=epilogs.DIFF)(_function("diff", "diff")),
+    "doctor": lambda app: app.command("doctor", epilog=epilogs.DOCTOR)(_function("doctor", "doctor")),
+    "preview": lambda app: app.command("preview", epilog=epilogs.PREVIEW)(_function("preview", "preview")),
+}
+
+
+def make_app(commands=COMMANDS) -> typer.Typer:
+    """The `gen` app with the given commands (all of them unless told)."""
+    app = typer.Typer(
+        name="gen",
+        help="triton-obs: Grafana dashboards and Prometheus rules for Triton, as code.",
+        no_args_is_help=True,
+        **_SETTINGS,
+    )
+    app.callback()(_main)
+    for name in commands:
+        COMMANDS[name](app)
+    return app
+
+
+def _invoked(args: list[str]) -> str | None:
+    """The command `args` run, when it is one of ours and nothing before it needs the others
+    (--help and --version list or name the app; an unknown name gets click's suggestions)."""
+    for arg in args:
+        if arg == "--debug":
+            continue
+        return arg if arg in COMMANDS else None
+    return None
+
+
+def __getattr__(name: str):
+    # `gen.cli.app`, for tests and embedding: every command.
+    if name == "app":
+        return make_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
@@ -62,4 +98,7 @@ def main() -> None:
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), on_termination)
-    app()
+    # Only the command that runs is imported and built: typer builds every parameter of every
+    # command it holds, and the other commands' modules are not needed.
+    command = _invoked(sys.argv[1:])
+    make_app([command] if command else COMMANDS)()

@@ -40,6 +40,7 @@ OLD_TREE = "gen-old"  # .<out>.gen-old-XXXXXXXX: out/ renamed aside where an exc
 # `.<name>.XXXXXXXX.tmp`, the temporary file of a single staged file (tempfile.mkstemp's 8 characters).
 TEMP_FILE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; one after another, each waits for its own
+FSYNC_BATCH = 16  # paths per task of those threads
 
 
 @dataclass(frozen=True)
@@ -195,42 +196,36 @@ def apply(out_dir: Path, result: Plan, artifacts: list[Artifact]) -> None:
         if out_dir.is_dir() and os.path.ismount(out_dir):
             _commit_file_by_file(out_dir, writes, deletes)
             return
-        stage: Path | None = None
-        try:
-            # Made and owned in one step: a SIGTERM just after mkdtemp returned (the moment a
-            # watcher sees the directory appear) must not leave it behind.
-            with _signals_deferred():
-                try:
-                    stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.{NEW_TREE}-"))
-                except PermissionError:
-                    if not out_dir.is_dir():
-                        raise
-            if stage is None:
-                _commit_file_by_file(out_dir, writes, deletes)  # may write in out/, not beside it
-                return
-            _commit_tree(out_dir, stage, writes, deletes)
-        except BaseException:
-            if stage is not None and stage.exists():
-                with _signals_deferred():
-                    shutil.rmtree(stage, ignore_errors=True)
-            raise
+        _commit_tree(out_dir, writes, deletes)
     except OSError as exc:
         raise UserError(_describe(exc, out_dir)) from None
 
 
-def _commit_tree(out_dir: Path, stage: Path, writes: dict[str, bytes], deletes: list[str]) -> None:
+def _commit_tree(out_dir: Path, writes: dict[str, bytes], deletes: list[str]) -> None:
+    stage = None
     try:
+        try:
+            with _signals_deferred():
+                # Made and remembered in one step: a signal in between would leave it behind.
+                stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.{NEW_TREE}-"))
+        except PermissionError:
+            if not out_dir.is_dir():
+                raise
+            _commit_file_by_file(out_dir, writes, deletes)  # may write in out/, not beside it
+            return
         if out_dir.is_dir():
             os.chmod(stage, stat.S_IMODE(os.stat(out_dir).st_mode))
             new_dirs = _link_tree(out_dir, stage, skip=set(writes) | set(deletes))
         else:
             os.chmod(stage, 0o755)
             new_dirs = []
-        new_dirs += _write_files(stage, writes)
-        _prune_empty_dirs(stage, deletes)
-        # Every directory of the new tree is new, hard links included: each needs its fsync.
-        dirs = [stage / d for d in new_dirs if (stage / d).is_dir()]
-        _fsync_all([stage / rel for rel in writes] + dirs + [stage])
+        # Files are synced while the next ones are written: the disk's wait and the writing overlap.
+        with _Syncer() as syncer:
+            new_dirs += _write_files(stage, writes, syncer.add)
+            _prune_empty_dirs(stage, deletes)
+            # Every directory of the new tree is new, hard links included: each needs its fsync.
+            for directory in [stage / d for d in new_dirs if (stage / d).is_dir()] + [stage]:
+                syncer.add(directory)
         with _signals_deferred():
             # From here on a signal waits: the swap and the removal of the old tree run to the end.
             if out_dir.is_dir():
@@ -241,8 +236,9 @@ def _commit_tree(out_dir: Path, stage: Path, writes: dict[str, bytes], deletes: 
             shutil.rmtree(stage, ignore_errors=True)  # now the old tree
     except BaseException:
         # Before the swap the stage is the unfinished new tree; out/ is untouched.
-        with _signals_deferred():
-            shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            with _signals_deferred():
+                shutil.rmtree(stage, ignore_errors=True)
         raise
 
 
@@ -276,8 +272,9 @@ def _link_tree(src: Path, dest: Path, skip: set[str]) -> list[str]:
     return made
 
 
-def _write_files(root: Path, writes: dict[str, bytes]) -> list[str]:
-    """Write each file under root (0644); returns the directories created, relative to root."""
+def _write_files(root: Path, writes: dict[str, bytes], written: Callable[[str], None] = lambda path: None) -> list[str]:
+    """Write each file under root (0644), calling written(path) after each; returns the
+    directories created, relative to root."""
     created: list[str] = []
     known: set[str] = set()  # directories (relative) that exist
     base = str(root)
@@ -306,6 +303,7 @@ def _write_files(root: Path, writes: dict[str, bytes]) -> list[str]:
             raise OSError(exc.errno, exc.strerror, path) from None  # os.write names no file
         finally:
             os.close(fd)
+        written(path)
     return created
 
 
@@ -415,17 +413,58 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _fsync_all(paths: list[Path]) -> None:
-    """Each file (and directory) durable before the swap that makes it visible. fsync releases
-    the GIL, and concurrent fsyncs on one filesystem share journal commits."""
-    if len(paths) < 4:
+    """Each file (and directory) durable before the swap that makes it visible."""
+    with _Syncer() as syncer:
         for path in paths:
-            _fsync_path(path)
-        return
-    from concurrent.futures import ThreadPoolExecutor
+            syncer.add(path)
 
-    with ThreadPoolExecutor(FSYNC_THREADS) as pool:
-        for _ in pool.map(_fsync_path, paths):
-            pass
+
+class _Syncer:
+    """fsync every path added, in FSYNC_THREADS threads (fsync releases the GIL, and concurrent
+    fsyncs on one filesystem share journal commits), batches of FSYNC_BATCH paths per task: a
+    task per path cost more than many of the fsyncs. Leaving the `with` waits for them all and
+    raises the first error; after an error inside it, it waits and the error stands."""
+
+    def __init__(self) -> None:
+        self._batch: list[Path | str] = []
+        self._pool = None
+        self._tasks: list = []
+
+    def __enter__(self) -> "_Syncer":
+        return self
+
+    def add(self, path: Path | str) -> None:
+        self._batch.append(path)
+        if len(self._batch) >= FSYNC_BATCH:
+            self._submit()
+
+    def _submit(self, parts: int = 1) -> None:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(FSYNC_THREADS)
+        for part in range(parts):
+            self._tasks.append(self._pool.submit(_fsync_each, self._batch[part::parts]))
+        self._batch = []
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if kind is None:
+                if self._pool is None and len(self._batch) < 4:
+                    _fsync_each(self._batch)  # a few files: no thread
+                    return
+                if self._batch:
+                    self._submit(parts=min(FSYNC_THREADS, len(self._batch)))  # the last ones at once
+                for task in self._tasks:
+                    task.result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+
+
+def _fsync_each(paths: list[Path | str]) -> None:
+    for path in paths:
+        _fsync_path(path)
 
 
 def _remove(path: Path) -> None:

@@ -320,22 +320,31 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
 def parse_settings(document: Any, path: Path) -> Settings:
     """Validate a parsed settings document and build the typed object."""
     from gen import settings_schema
+    from gen.schema_check import Checker
 
-    Validator = _validator_class()
     file = path.name
-    _validate(Validator(settings_schema.DOCUMENT), document, file, "")
+    checker = Checker()
+    validators: dict[str, Any] = {}
+
+    def validate(schema: dict, instance: Any, prefix: str) -> None:
+        """One line naming the first error, if there is one: gen.schema_check tells a valid
+        document apart fast, jsonschema finds the error and says what it is (and decides when
+        the checker is unsure)."""
+        if _plainly_valid(checker, schema, instance):
+            return
+        if id(schema) not in validators:
+            validators[id(schema)] = _validator_class()(schema)
+        _validate(validators[id(schema)], instance, file, prefix)
+
+    validate(settings_schema.DOCUMENT, document, "")
     defaults = document.get("defaults") or {}
     environments: dict[str, Environment] = {}
-    # A fleet of 200 clusters is 200 environments. `defaults` was validated above; each
-    # environment's own keys are validated alone (a few keys, not the whole merged tree), and
-    # the merged tree is only checked for keys that must be there. Only when that finds
-    # something is the full merged validation run, for its message.
-    override_validator = Validator(settings_schema.DEFAULTS)
-    full_validator = Validator(settings_schema.ENVIRONMENT)
+    # Each environment is checked as merged with `defaults` (two keys that exclude each other can
+    # come one from each). For a fleet of 200 the checker sees the parts taken from `defaults`
+    # unchanged once.
     for name, raw in document["environments"].items():
         merged = deep_merge(defaults, raw)
-        if not (override_validator.is_valid(raw) and _has_required(settings_schema.ENVIRONMENT, merged)):
-            _validate(full_validator, merged, file, f"environments.{name}")
+        validate(settings_schema.ENVIRONMENT, merged, f"environments.{name}")
         environments[name] = _from_mapping(name, merged)
 
     _check_unique(environments, file)
@@ -343,13 +352,13 @@ def parse_settings(document: Any, path: Path) -> Settings:
     return Settings(path=path, environments=MappingProxyType(environments), argocd=argocd, raw=document)
 
 
-def _has_required(schema: Mapping[str, Any], value: Any) -> bool:
-    """Every key the schema requires is present, at every level (values are validated elsewhere)."""
-    if not isinstance(value, Mapping):
-        return schema.get("type") != "object"
-    if any(key not in value for key in schema.get("required", ())):
+def _plainly_valid(checker, schema: dict, instance: Any) -> bool:
+    from gen.schema_check import Unsure
+
+    try:
+        return checker.check(schema, instance)
+    except Unsure:
         return False
-    return all(_has_required(sub, value[key]) for key, sub in schema.get("properties", {}).items() if key in value)
 
 
 def _check_unique(environments: Mapping[str, Environment], file: str) -> None:

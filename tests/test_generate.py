@@ -47,6 +47,23 @@ def test_two_runs_give_identical_bytes(project):
     assert "import by hand, or `gen push`): out/grafana/dev/, out/grafana/prod/" in second.stdout
 
 
+def test_where_the_files_are_is_one_short_line_for_a_fleet():
+    """200 environments: the first directories and a count, not 200 paths on one line."""
+    from gen.commands.render import _where
+
+    fleet = [outdir.Artifact(path, b"") for i in range(FLEET) for path in (
+        f"grafana/cluster-{i:03d}/triton-cluster-{i:03d}.json", f"cluster-{i:03d}/dashboard-triton.yaml")]
+    assert _where(fleet, "out") == [
+        "dashboard JSON (import by hand, or `gen push`): out/grafana/cluster-000/, out/grafana/cluster-001/, "
+        "out/grafana/cluster-002/ and 197 more",
+        "manifests (`kubectl apply -k` or Argo CD): out/cluster-000/, out/cluster-001/, out/cluster-002/ and 197 more",
+    ]
+    # A few environments are all listed.
+    few = [a for a in fleet if "cluster-00" in a.path and a.path.split("cluster-00")[1][0] in "01234"]
+    assert _where(few, "out")[1] == ("manifests (`kubectl apply -k` or Argo CD): "
+                                     + ", ".join(f"out/cluster-00{i}/" for i in range(5)))
+
+
 def test_fresh_render_matches_committed_out(project, tmp_path):
     result = run_gen("dashboards", "--out", str(tmp_path / "fresh"), cwd=project)
     assert result.returncode == 0, result.stderr
@@ -211,6 +228,69 @@ def test_failure_at_the_swap_leaves_out_as_it_was(project, monkeypatch):
 
     assert snapshot(project / "out") == before
     assert sorted(os.listdir(project)) == beside
+
+
+def test_a_signal_just_after_the_staging_tree_is_made_leaves_nothing(project, monkeypatch):
+    """SIGTERM the moment the staging tree exists (what test_a_killed_build_leaves_out_old_or_new
+    hits now and then on a busy machine): the cleanup is armed before the signal lands."""
+    from gen.errors import on_termination
+
+    settings = load_settings(project / "environments.yaml")
+    (project / "out/grafana/dev/triton-dev.json").write_text("{}\n")  # something to write
+    before = snapshot(project / "out")
+    beside = sorted(os.listdir(project))
+    make_tree = outdir.tempfile.mkdtemp
+
+    def make_tree_then_signal(*args, **kwargs):
+        path = make_tree(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return path
+
+    monkeypatch.setattr(outdir.tempfile, "mkdtemp", make_tree_then_signal)
+    previous = signal.signal(signal.SIGTERM, on_termination)
+    try:
+        with pytest.raises(Interrupted):
+            generate(settings, ["dashboards"], None, project / "out", check=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sorted(os.listdir(project)) == beside
+    assert snapshot(project / "out") == before
+
+
+def test_every_file_and_directory_is_synced_before_the_swap(project, monkeypatch):
+    """Only what was written is synced (not the machine), and all of it before out/ changes."""
+    synced: list[str] = []
+    swapped: list[list[str]] = []
+    fsync, swap = os.fsync, outdir._swap
+
+    def recording_fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return fsync(fd)
+
+    def recording_swap(out_dir, stage):
+        swapped.append(list(synced))
+        return swap(out_dir, stage)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(outdir, "_swap", recording_swap)
+    monkeypatch.setattr(os, "sync", lambda: pytest.fail("os.sync() flushes the whole machine"))
+    _fleet_settings(project, 0.05)
+    (project / "out/grafana/dev/triton-dev.json").write_text("{}\n")
+
+    generate(load_settings(project / "environments.yaml"), ["dashboards"], None, project / "out", check=False)
+
+    [before_swap] = swapped
+    stage = os.path.commonpath(before_swap)
+    assert os.path.basename(stage).startswith(".out.gen-new-")
+    written = {os.path.relpath(path, stage) for path in before_swap}
+    out = project / "out"
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and "cluster-" in p.as_posix()}
+    assert len(files) == 3 * FLEET and files <= written  # each new dashboard, ConfigMap, kustomization
+    dirs = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_dir() and "cluster-" in p.name}
+    assert len(dirs) == 2 * FLEET and dirs <= written  # each new directory (its entries)
+    assert "." in written and "grafana" in written
+    assert len(before_swap) == len(written)  # each once
+    assert synced[len(before_swap):] == [str(project)]  # then the directory holding out/, for the swap
 
 
 def test_write_atomic_replaces_whole_file(tmp_path):
@@ -649,12 +729,14 @@ def test_a_dashboard_with_nan_is_refused(project):
 
 
 @pytest.mark.parametrize("text", [
-    '{\n  "a": 1\n}\n', "one line\n", "\n", "a\n\nb\n", "\nstarts empty\n", "trailing spaces  \n  x\n", "x\n\n",
+    '{\n  "a": 1\n}\n', "one line\n", "Zürich µs 東京\n  x\n", "\n", "a\n\nb\n", "\nstarts empty\n",
+    "trailing spaces  \n  x\n", "x\n\n",
 ])
 def test_configmap_indents_as_line_by_line(text):
     from gen.render.k8s import _indented
 
-    assert _indented(text) == "".join(f"    {line}\n" if line else "\n" for line in text[:-1].split("\n"))
+    expected = "".join(f"    {line}\n" if line else "\n" for line in text[:-1].split("\n"))
+    assert _indented(text.encode("utf-8")) == expected.encode("utf-8")
 
 
 def test_a_second_run_waits_for_the_first(project):
@@ -701,3 +783,81 @@ def test_the_swap_keeps_what_it_does_not_write(project):
     assert (out / "latest").is_symlink() and os.readlink(out / "latest") == "grafana/prod"
     assert out.stat().st_mode & 0o777 == 0o750
     assert sorted(p.name for p in project.iterdir() if p.name.startswith(".out")) == []
+
+
+# --- what a run imports: a structural guard for speed (no timing) ------------------------------------
+
+# Heavy packages a render never needs: each costs 0.05-0.5 s per run. typer 0.29 brought pydantic
+# into every run this way; these tests name the command and the package that crept in.
+NEVER_IMPORTED_BY_A_RENDER = ("pydantic", "requests", "urllib3", "matplotlib", "numpy", "prometheus_api_client")
+# `gen --help` stays near `import typer`: nothing a command needs for its work.
+NEVER_IMPORTED_BY_HELP = (*NEVER_IMPORTED_BY_A_RENDER, "grafanalib", "jsonschema", "yaml", "orjson", "attr")
+
+
+def _imported_packages(stderr: str) -> set[str]:
+    """Top-level packages from `python -X importtime` (PYTHONPROFILEIMPORTTIME) output."""
+    packages = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            packages.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return packages
+
+
+@pytest.mark.parametrize("args, forbidden", [
+    (("dashboards",), NEVER_IMPORTED_BY_A_RENDER),
+    (("dashboards", "--check"), NEVER_IMPORTED_BY_A_RENDER),
+    (("--help",), NEVER_IMPORTED_BY_HELP),
+    (("dashboards", "--help"), NEVER_IMPORTED_BY_HELP),
+], ids=["dashboards", "dashboards-check", "help", "dashboards-help"])
+def test_a_run_imports_nothing_it_does_not_need(project, args, forbidden):
+    result = run_gen(*args, cwd=project, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = _imported_packages(result.stderr)
+    assert "gen" in imported and "typer" in imported  # the output was read
+    assert not imported & set(forbidden), f"gen {' '.join(args)} imports {sorted(imported & set(forbidden))}"
+
+
+@pytest.mark.parametrize("args", [
+    ["dashboards", "--help"], ["alerts", "--help"], ["alerts", "backtest", "--help"], ["build", "--help"],
+    ["validate", "--help"], ["push", "--help"], ["diff", "--help"], ["doctor", "--help"], ["preview", "--help"],
+    ["--debug", "build", "--bogus"], ["dashboards", "--env"],
+])
+def test_the_app_built_for_one_command_says_what_the_whole_app_says(args):
+    """`gen X` builds only X (typer would build every command's parameters, and import their
+    modules): its help and usage errors are the whole app's, word for word."""
+    from typer.testing import CliRunner
+
+    from gen.cli import _invoked, make_app
+
+    command = _invoked(args)
+    assert command == next(a for a in args if not a.startswith("-"))
+    whole, alone = (CliRunner().invoke(app, args, prog_name="gen") for app in (make_app(), make_app([command])))
+    assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output)
+    assert alone.output.strip()
+
+
+def test_help_and_unknown_commands_get_the_whole_app():
+    from gen.cli import COMMANDS, _invoked
+
+    assert [_invoked(args) for args in ([], ["--help"], ["-h"], ["--version"], ["--debug"], ["dashboard"],
+                                        ["--debug", "--help", "build"])] == [None] * 7
+    assert _invoked(["--debug", "build"]) == "build" and set(COMMANDS) >= {"dashboards", "alerts", "build"}
+
+
+def test_the_render_runs_the_garbage_collector_less_often_and_restores_it(project):
+    """A definition sees the raised threshold (a fifth of the render was collections of a heap
+    that only grows); whoever called generate() gets the collector as it was."""
+    import gc
+
+    (project / "dashboards/gc_probe.py").write_text(
+        "import gc\nfrom dashboards.triton import dashboard as triton\nimport attr\nSEEN = []\n"
+        "def dashboard(env):\n"
+        "    SEEN.append(gc.get_threshold()[0])\n"
+        "    return attr.evolve(triton(env), uid='gc-' + env.name, title='GC ' + env.name)\n"
+    )
+    before = gc.get_threshold()
+    generate(load_settings(project / "environments.yaml"), ["dashboards"], None, project / "out", check=True)
+    import dashboards.gc_probe as probe
+
+    assert probe.SEEN and min(probe.SEEN) >= 10_000
+    assert gc.get_threshold() == before and gc.isenabled()

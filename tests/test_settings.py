@@ -98,6 +98,13 @@ def _write(tmp_path: Path, mutate) -> Path:
             "environments.yaml: environments.dev.alertmanager.receivers.critical: give only one of 'webhook_url', "
             "'webhook_url_secret', not both",
         ),
+        # One from `defaults`, one from the environment: the merged receiver has both.
+        (
+            lambda d: d["environments"]["dev"].update(
+                alertmanager={"receivers": {"critical": {"name": "pager", "webhook_url": "https://pager.example/x"}}}),
+            "environments.yaml: environments.dev.alertmanager.receivers.critical: give only one of 'webhook_url', "
+            "'webhook_url_secret', not both",
+        ),
         (
             lambda d: d["environments"].update({"a" * 31: d["environments"]["dev"]}),
             "environments.yaml: environments: key '" + "a" * 31 + "' may have at most 30 characters",
@@ -188,3 +195,80 @@ def test_every_pattern_in_the_settings_schema_is_explained_in_words():
     walk(settings_schema.DOCUMENT)
     walk(settings_schema.ENVIRONMENT)
     assert patterns and sorted(p for p in patterns if p not in settings_schema.PATTERN_WORDS) == []
+
+
+# --- gen.schema_check: valid settings never wait for jsonschema, and it agrees with jsonschema -------
+
+PROBES = [None, True, False, 0, 1, -1, 3, 0.5, 3.0, 1e300, 2**1100, float("nan"), float("inf"), "", "x", "0s",
+          "15s", "1h30m", "Has Space", "triton-dev", "https://example.org/x", "/metrics", "critical", [], ["a"],
+          [{"name": "a", "destination_server": "https://k"}], {}, {"a": "b"}, {"name": "x"}]
+
+
+def _paths(value, path=()):
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*path, key))
+
+
+def _replaced(document, path, value):
+    import copy
+
+    document = copy.deepcopy(document)
+    *parents, last = path
+    holder = document
+    for key in parents:
+        holder = holder[key]
+    if value is _DELETE:
+        del holder[last]
+    else:
+        holder[last] = value
+    return document
+
+
+_DELETE = object()
+
+
+def test_the_fast_check_says_what_jsonschema_says():
+    """Every key of a merged environment replaced by each probe (or deleted), and keys added at
+    every level: where gen.schema_check decides, it decides as jsonschema does."""
+    from gen import settings_schema
+    from gen.schema_check import Checker, Unsure
+    from gen.settings import _validator_class, deep_merge
+
+    document = yaml.safe_load((REPO / "environments.yaml").read_text())
+    environment = deep_merge(document["defaults"], document["environments"]["dev"])
+    validator = _validator_class()(settings_schema.ENVIRONMENT)
+    cases = [environment]
+    for path in _paths(environment):
+        if path:
+            cases += [_replaced(environment, path, probe) for probe in [*PROBES, _DELETE]]
+        if isinstance(_get(environment, path), dict):
+            cases.append(_replaced(environment, (*path, "unknown_key"), 1))
+    decided = {True: 0, False: 0}
+    for case in cases:
+        try:
+            answer = Checker().check(settings_schema.ENVIRONMENT, case)
+        except Unsure:
+            continue
+        assert answer == validator.is_valid(case), case
+        decided[answer] += 1
+    print(decided)
+    assert decided[True] > 100 and decided[False] > 1000, decided  # it decides nearly everything
+
+
+def _get(document, path):
+    for key in path:
+        document = document[key]
+    return document
+
+
+def test_valid_settings_do_not_import_jsonschema(tmp_path):
+    """It costs more than the rest of `gen dashboards` for two environments."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from gen.settings import load_settings; "
+            f"load_settings({str(REPO / 'environments.yaml')!r}); print('jsonschema' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.stdout.strip() == "False", result.stderr

@@ -55,16 +55,29 @@ def run(targets: list[str], settings_path: Path, out: Path | None, env: str | No
         typer.echo(line)
 
 
+# Directories listed in full up to this many; a fleet's 200 get the first few and a count.
+LISTED_DIRS = 5
+LISTED_DIRS_OF_A_FLEET = 3
+
+
+def _listed(dirs: list[str], shown: str) -> str:
+    names = [f"{shown}/{d}/" for d in dirs]
+    if len(names) <= LISTED_DIRS:
+        return ", ".join(names)
+    return f"{', '.join(names[:LISTED_DIRS_OF_A_FLEET])} and {len(names) - LISTED_DIRS_OF_A_FLEET} more"
+
+
 def _where(artifacts, shown: str) -> list[str]:
-    """Where the files are, for someone who just ran the command on a fresh clone."""
+    """Where the files are, for someone who just ran the command on a fresh clone (one line
+    each, also for a fleet of 200 environments)."""
     dirs = sorted({a.path.rsplit("/", 1)[0] for a in artifacts if "/" in a.path})
     grafana = [d for d in dirs if d.startswith("grafana/")]
     manifests = [d for d in dirs if "/" not in d and d not in ("grafana", "argocd")]
     lines = []
     if grafana:
-        lines.append("dashboard JSON (import by hand, or `gen push`): " + ", ".join(f"{shown}/{d}/" for d in grafana))
+        lines.append("dashboard JSON (import by hand, or `gen push`): " + _listed(grafana, shown))
     if manifests:
-        lines.append("manifests (`kubectl apply -k` or Argo CD): " + ", ".join(f"{shown}/{d}/" for d in manifests))
+        lines.append("manifests (`kubectl apply -k` or Argo CD): " + _listed(manifests, shown))
     if any(d.startswith("argocd") for d in dirs):
         lines.append(f"Argo CD Applications: {shown}/argocd/")
     return lines

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from gen import manifests_check, outdir
 from gen.render import kustomize
@@ -27,10 +30,29 @@ def generate(settings: Settings, target_names: list[str], env: str | None, out_d
     One run at a time per out/; a run first completes what a killed one left half-swapped, since
     rendering reads out/ (the kustomization lists the files of targets that do not run now)."""
     outdir.check_out_dir(out_dir, create_parent=not check)
-    with outdir.locked(out_dir):
+    with outdir.locked(out_dir), _fewer_collections():
         if not check:
             outdir.recover(out_dir)
         return _generate(settings, target_names, env, out_dir, check)
+
+
+# Allocations between two runs of the cyclic garbage collector's youngest generation (Python's
+# default is 700).
+ALLOCATIONS_PER_COLLECTION = 10_000
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Rendering allocates a million small objects for 200 environments (the dashboards as
+    dicts), keeps them to the end and makes no reference cycles of note: with the default
+    thresholds the collector ran every 700 allocations and kept scanning the growing heap, a
+    fifth of the render's time. It still runs, fourteen times less often."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], ALLOCATIONS_PER_COLLECTION), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _generate(settings: Settings, target_names: list[str], env: str | None, out_dir: Path, check: bool) -> Result:

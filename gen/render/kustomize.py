@@ -44,6 +44,8 @@ def render(
         if name and "/" not in name and name.endswith(".yaml"):
             by_env.setdefault(env_name, set()).add(name)
     result = []
+    # Environments mostly list the same files: each distinct list is written out once per run.
+    written: dict[tuple[str, ...], bytes] = {}
     for env in envs:
         names = set(by_env.get(env.name, ()))
         env_dir = out_dir / env.name
@@ -55,7 +57,10 @@ def render(
                     names.add(path.name)
         names.discard(FILENAME)
         if names:
-            result.append(Artifact(f"{env.name}/{FILENAME}", kustomization(sorted(names)).encode("utf-8")))
+            resources = tuple(sorted(names))
+            if resources not in written:
+                written[resources] = kustomization(list(resources)).encode("utf-8")
+            result.append(Artifact(f"{env.name}/{FILENAME}", written[resources]))
     return result
 
 
