@@ -68,6 +68,22 @@ def label_values(query: str) -> tuple[str, str]:
         return query, ""
     return match.group("selector") or "", match.group("label")
 
+def string_end(text: str, i: int, strict: bool = True) -> int:
+    """The index just after the string literal that opens at text[i] (", ' or `, backslash escapes
+    in the first two). Not closed: ValueError, or with strict=False the end of the text."""
+    quote, i = text[i], i + 1
+    while i < len(text):
+        if text[i] == "\\" and quote != "`":
+            i += 2
+            continue
+        if text[i] == quote:
+            return i + 1
+        i += 1
+    if strict:
+        raise ValueError("unterminated string")
+    return len(text)
+
+
 def parse(expr: str) -> Any:
     """The AST of a PromQL expression; ValueError with the parser's message when it is invalid."""
     import promql_parser

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from gen.backtest.inline import InlineError, Inliner, Recording
+from gen.promql import string_end
 
 # (expr, time) -> the "result" list of an instant query (a vector).
 InstantQuery = Callable[[str, float], list[dict]]
@@ -56,14 +57,14 @@ def _sorted_matchers(text: str) -> str:
     while i < len(text):
         c = text[i]
         if c in "\"'`":
-            end = _string_end(text, i)
+            end = string_end(text, i, strict=False)
             out.append(text[i:end])
             i = end
         elif c == "{":
             items, current, j = [], [], i + 1
             while j < len(text) and text[j] != "}":
                 if text[j] in "\"'`":
-                    end = _string_end(text, j)
+                    end = string_end(text, j, strict=False)
                     current.append(text[j:end])
                     j = end
                     continue
@@ -80,18 +81,6 @@ def _sorted_matchers(text: str) -> str:
             out.append(c)
             i += 1
     return "".join(out)
-
-
-def _string_end(text: str, i: int) -> int:
-    quote, i = text[i], i + 1
-    while i < len(text):
-        if text[i] == "\\" and quote != "`":
-            i += 2
-            continue
-        if text[i] == quote:
-            return i + 1
-        i += 1
-    return len(text)
 
 
 def server_recordings(groups: Iterable[dict]) -> dict[str, set[tuple[str, tuple[tuple[str, str], ...]]]]:

@@ -20,6 +20,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from gen.promql import string_end
+
 _MARK = "backtest-matched:"
 _IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _LABEL_LIST_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
@@ -50,16 +52,10 @@ def _quote(value: str) -> str:
 
 
 def _skip_string(text: str, i: int) -> int:
-    quote = text[i]
-    i += 1
-    while i < len(text):
-        if text[i] == "\\" and quote != "`":
-            i += 2
-            continue
-        if text[i] == quote:
-            return i + 1
-        i += 1
-    raise InlineError("unterminated string")
+    try:
+        return string_end(text, i)
+    except ValueError as exc:
+        raise InlineError(str(exc)) from None
 
 
 def _matching(text: str, i: int, open_: str, close: str) -> int:

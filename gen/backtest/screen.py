@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from gen.promql import string_end
+
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SET_OPERATORS = ("and", "or", "unless")
 
@@ -26,7 +28,7 @@ def _top_level(expr: str) -> list[tuple[int, int, str]]:
     while i < len(expr):
         c = expr[i]
         if c in "\"'`":
-            i = _string_end(expr, i)
+            i = string_end(expr, i, strict=False)
             continue
         if c == "#":
             newline = expr.find("\n", i)
@@ -48,18 +50,6 @@ def _top_level(expr: str) -> list[tuple[int, int, str]]:
     return found
 
 
-def _string_end(text: str, i: int) -> int:
-    quote, i = text[i], i + 1
-    while i < len(text):
-        if text[i] == "\\" and quote != "`":
-            i += 2
-            continue
-        if text[i] == quote:
-            return i + 1
-        i += 1
-    return len(text)
-
-
 def _unwrapped(expr: str) -> str | None:
     """The inside of parentheses that enclose the whole expression, else None."""
     text = expr.strip()
@@ -69,7 +59,7 @@ def _unwrapped(expr: str) -> str | None:
     while i < len(text):
         c = text[i]
         if c in "\"'`":
-            i = _string_end(text, i)
+            i = string_end(text, i, strict=False)
             continue
         if c == "(":
             depth += 1
