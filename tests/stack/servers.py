@@ -56,6 +56,15 @@ class Process:
         except OSError:
             return ""
 
+    def kill(self) -> None:
+        """Gone at once, children and all, as a pod that is OOM-killed or loses its node: the
+        endpoint and every series vanish together. (stop() lets Triton shut down gracefully, and
+        Triton unloads its models, their series gone from a /metrics still up, before it exits.)"""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10)
+
     def stop(self, grace: float = 10.0) -> None:
         if self.popen.poll() is not None:
             return

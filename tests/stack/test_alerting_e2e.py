@@ -175,7 +175,9 @@ def test_alerts_reach_alertmanager_as_triton_fails(tmp_path):
             assert receiver.alerts(alertname="TritonModelNoSuccessfulInference") == []
 
             # 5. Triton killed: the target alert pages; the model alerts it explains are held back.
-            triton.process.stop()
+            # Killed, not stopped: a graceful stop unloads the models first, and their series go
+            # while /metrics still answers (docs/runbooks.md, TritonModelUnavailable).
+            triton.process.kill()
             ((path, alert),) = receiver.wait_for(alertname="TritonTargetAbsent", timeout=90)[:1]
             assert path == "/critical"
             assert alert["labels"]["namespace"] == "triton-dev" and alert["labels"]["environment"] == "dev"
