@@ -22,6 +22,12 @@ from dataclasses import dataclass
 LabelKey = tuple[tuple[str, str], ...]
 
 
+def label_key(metric: dict[str, str]) -> LabelKey:
+    """A series' labels as a key; without the metric name, which the rule manager drops from an
+    alert's labels and a recorded series renames."""
+    return tuple(sorted((k, v) for k, v in metric.items() if k != "__name__"))
+
+
 @dataclass(frozen=True)
 class Firing:
     labels: LabelKey

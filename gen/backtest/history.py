@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from gen.backtest.evaluate import label_key
 from gen.backtest.inline import InlineError, Inliner, Recording
 from gen.promql import string_end
 
@@ -107,10 +108,6 @@ def _reads(recordings: list[Recording]) -> dict[str, set[str]]:
     return reads
 
 
-def _key(metric: dict) -> tuple:
-    return tuple(sorted((k, v) for k, v in metric.items() if k != "__name__"))
-
-
 def _drop_readers(same: set[str], reads: dict[str, set[str]], decision: Decision) -> None:
     """A rule over an inlined rule recorded values computed from another definition: inline it too."""
     for name in sorted(same):
@@ -178,12 +175,12 @@ def _spot_check(recordings: list[Recording], same: set[str], reads: dict[str, se
         for t in instants:
             try:
                 asked += 1
-                recorded = {_key(s.get("metric") or {}) for s in query(f"last_over_time({name}[{window}s])", t)}
+                recorded = {label_key(s.get("metric") or {}) for s in query(f"last_over_time({name}[{window}s])", t)}
                 expected: set[tuple] = set()
                 for rec in by_name[name]:
                     asked += 1
                     for s in query(rec.expr, t):
-                        expected.add(_key({**(s.get("metric") or {}), **dict(rec.labels)}))
+                        expected.add(label_key({**(s.get("metric") or {}), **dict(rec.labels)}))
             except Exception as exc:  # noqa: BLE001 - whatever failed, inlining is never wrong
                 return f"history could not be checked: {' '.join(str(exc).split())[:160]}", asked
             if recorded != expected:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from gen.backtest.evaluate import Firing, LabelKey, replay_all
+from gen.backtest.evaluate import Firing, LabelKey, label_key, replay_all
 from gen.backtest.inline import InlineError, Inliner
 from gen.backtest.rules import AlertRule, RuleSet, fingerprint
 
@@ -98,11 +98,6 @@ def chunks(count: int, max_points: int) -> list[tuple[int, int]]:
     return [(a, min(a + size, count) - 1) for a in range(0, count, size)]
 
 
-def _key(metric: dict[str, str]) -> LabelKey:
-    # The rule manager drops the metric name from an alert's labels.
-    return tuple(sorted((k, v) for k, v in metric.items() if k != "__name__"))
-
-
 class _Counter:
     def __init__(self) -> None:
         self.value = 0
@@ -127,7 +122,7 @@ def _fetch(query: RangeQuery, expr: str, first: float, step: float, a: int, b: i
     found = []
     for series in matrix:
         indices = [int(round((float(ts) - first) / step)) for ts, _value in series.get("values") or []]
-        found.append((_key(series.get("metric") or {}), [i for i in indices if a <= i <= b]))
+        found.append((label_key(series.get("metric") or {}), [i for i in indices if a <= i <= b]))
     return found
 
 
