@@ -108,12 +108,18 @@ def _reads(recordings: list[Recording]) -> dict[str, set[str]]:
     return reads
 
 
+def _reads_inlined(name: str, reads: dict[str, set[str]], same: set[str]) -> str | None:
+    """A rule over an inlined rule recorded values computed from another definition: why it is
+    inlined too (None when everything it reads is read from history)."""
+    inlined = sorted(dep for dep in reads.get(name, ()) if dep not in same)
+    return f"reads {inlined[0]}, which is inlined" if inlined else None
+
+
 def _drop_readers(same: set[str], reads: dict[str, set[str]], decision: Decision) -> None:
-    """A rule over an inlined rule recorded values computed from another definition: inline it too."""
     for name in sorted(same):
-        inlined = sorted(dep for dep in reads.get(name, ()) if dep not in same)
-        if inlined:
-            decision.reasons[name] = f"reads {inlined[0]}, which is inlined"
+        reason = _reads_inlined(name, reads, same)
+        if reason:
+            decision.reasons[name] = reason
     same.difference_update(decision.reasons)
 
 
@@ -195,9 +201,7 @@ def _spot_check(recordings: list[Recording], same: set[str], reads: dict[str, se
     for name in sorted(names, key=lambda n: (len(reads.get(n, ())), n)):
         reason, asked = outcomes[name]
         decision.spot_queries += asked
-        inlined = sorted(dep for dep in reads.get(name, ()) if dep not in same)
-        if inlined:
-            reason = f"reads {inlined[0]}, which is inlined"
+        reason = _reads_inlined(name, reads, same) or reason
         if reason:
             decision.reasons[name] = reason
             same.discard(name)

@@ -167,8 +167,9 @@ class Inliner:
                 out.append(expr[i:end])
                 i = end
                 continue
-            if name not in self.by_name or (j < len(expr) and expr[j] == "("):
-                if name in self.keep and name not in kept and not (j < len(expr) and expr[j] == "("):
+            called = j < len(expr) and expr[j] == "("  # a function, not a series
+            if name not in self.by_name or called:
+                if name in self.keep and name not in kept and not called:
                     kept.append(name)
                 out.append(name)
                 i = match.end()

@@ -25,7 +25,7 @@ MAX_POINTS = 11_000
 # range is about half the work).
 # Prometheus answers a query that ran out of time with a 503 whose body says "query timed out".
 _TOO_BIG = re.compile(r"too many samples|maximum resolution|exceeded maximum|max_samples|too many points|timed out|"
-                      r"deadline exceeded|HTTP 503|HTTP status code: 503|\b503\b", re.I)
+                      r"deadline exceeded|\b503\b", re.I)
 
 # (expr, start, end, step) -> the "result" list of a Prometheus range query (a matrix).
 RangeQuery = Callable[[str, float, float, float], list[dict]]
