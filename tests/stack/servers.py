@@ -115,20 +115,29 @@ class TritonServer:
 
 
 @contextlib.contextmanager
-def triton_server(workdir: Path) -> Iterator[TritonServer]:
+def _triton_app(name: str, module: str, workdir: Path, first_model: str, last_model: str,
+                extra: list[str] = ()) -> Iterator[TritonServer]:
+    """A pytriton app from tests/stack/, ready once its first model answers, then its last one and
+    /metrics (pytriton binds the models one by one)."""
     http, grpc, metrics = free_port(), free_port(), free_port()
-    argv = [sys.executable, "-m", "tests.stack.triton_app", "--http-port", str(http), "--grpc-port", str(grpc),
-            "--metrics-port", str(metrics)]
+    argv = [sys.executable, "-m", module, "--http-port", str(http), "--grpc-port", str(grpc),
+            "--metrics-port", str(metrics), *extra]
     base = f"http://127.0.0.1:{http}"
-    with process("triton", argv, workdir, f"{base}/v2/models/identity_model/ready", timeout=180) as proc:
+    with process(name, argv, workdir, f"{base}/v2/models/{first_model}/ready", timeout=180) as proc:
         deadline = time.monotonic() + 60
-        while http_status(f"{base}/v2/models/simple_model/ready") != 200 or http_status(
+        while http_status(f"{base}/v2/models/{last_model}/ready") != 200 or http_status(
             f"http://127.0.0.1:{metrics}/metrics"
         ) != 200:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Triton models or metrics not ready:\n{proc.tail()}")
             time.sleep(0.2)
         yield TritonServer(base, metrics, proc)
+
+
+@contextlib.contextmanager
+def triton_server(workdir: Path) -> Iterator[TritonServer]:
+    with _triton_app("triton", "tests.stack.triton_app", workdir, "identity_model", "simple_model") as server:
+        yield server
 
 
 def infer(http_url: str, model: str, values: list[float]) -> int:
@@ -347,19 +356,9 @@ def triton_repository_server(workdir: Path) -> Iterator[TritonRepositoryServer]:
 def triton_alerting_server(workdir: Path, mode_file: Path) -> Iterator[TritonServer]:
     """tests/stack/triton_alerting_app.py: flaky_model (ok / fail / slow from `mode_file`, a queue
     of 4) and idle_model."""
-    http, grpc, metrics = free_port(), free_port(), free_port()
-    argv = [sys.executable, "-m", "tests.stack.triton_alerting_app", "--http-port", str(http), "--grpc-port",
-            str(grpc), "--metrics-port", str(metrics), "--mode-file", str(mode_file)]
-    base = f"http://127.0.0.1:{http}"
-    with process("triton-alerting", argv, workdir, f"{base}/v2/models/flaky_model/ready", timeout=180) as proc:
-        deadline = time.monotonic() + 60
-        while http_status(f"{base}/v2/models/idle_model/ready") != 200 or http_status(
-            f"http://127.0.0.1:{metrics}/metrics"
-        ) != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Triton models or metrics not ready:\n{proc.tail()}")
-            time.sleep(0.2)
-        yield TritonServer(base, metrics, proc)
+    with _triton_app("triton-alerting", "tests.stack.triton_alerting_app", workdir, "flaky_model", "idle_model",
+                     ["--mode-file", str(mode_file)]) as server:
+        yield server
 
 
 @contextlib.contextmanager
