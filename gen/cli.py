@@ -36,26 +36,30 @@ def _function(module: str, name: str):
     return getattr(importlib.import_module(f"gen.commands.{module}"), name)
 
 
-def _alerts(app: typer.Typer) -> None:
-    # `gen alerts` renders, as before; `gen alerts backtest` replays the rules over history.
+# Every command, in --help's order: the module under gen/commands/ that holds it (as a function of
+# the same name) and the end of its help. `alerts` is a group: `gen alerts` renders, as before;
+# `gen alerts backtest` replays the rules over history. Each module is imported only when added.
+COMMANDS = {
+    "dashboards": ("render", epilogs.render("dashboards")),
+    "alerts": ("render", epilogs.render("alerts")),
+    "build": ("render", epilogs.render("build")),
+    "validate": ("validate", epilogs.VALIDATE),
+    "push": ("push", epilogs.PUSH),
+    "diff": ("diff", epilogs.DIFF),
+    "doctor": ("doctor", epilogs.DOCTOR),
+    "preview": ("preview", epilogs.PREVIEW),
+}
+
+
+def _add(app: typer.Typer, name: str) -> None:
+    module, epilog = COMMANDS[name]
+    if name != "alerts":
+        app.command(name, epilog=epilog)(_function(module, name))
+        return
     alerts_app = typer.Typer(**_SETTINGS)
-    alerts_app.callback(invoke_without_command=True, epilog=epilogs.render("alerts"))(_function("render", "alerts"))
+    alerts_app.callback(invoke_without_command=True, epilog=epilog)(_function(module, name))
     alerts_app.command("backtest", epilog=epilogs.BACKTEST)(_function("backtest", "backtest"))
     app.add_typer(alerts_app, name="alerts")
-
-
-# Every command, in --help's order: how to add it to the app. Each imports its module only then.
-COMMANDS = {
-    "dashboards": lambda app: app.command("dashboards", epilog=epilogs.render("dashboards"))(
-        _function("render", "dashboards")),
-    "alerts": _alerts,
-    "build": lambda app: app.command("build", epilog=epilogs.render("build"))(_function("render", "build")),
-    "validate": lambda app: app.command("validate", epilog=epilogs.VALIDATE)(_function("validate", "validate")),
-    "push": lambda app: app.command("push", epilog=epilogs.PUSH)(_function("push", "push")),
-    "diff": lambda app: app.command("diff", epilog=epilogs.DIFF)(_function("diff", "diff")),
-    "doctor": lambda app: app.command("doctor", epilog=epilogs.DOCTOR)(_function("doctor", "doctor")),
-    "preview": lambda app: app.command("preview", epilog=epilogs.PREVIEW)(_function("preview", "preview")),
-}
 
 
 def make_app(commands=COMMANDS) -> typer.Typer:
@@ -68,7 +72,7 @@ def make_app(commands=COMMANDS) -> typer.Typer:
     )
     app.callback()(_main)
     for name in commands:
-        COMMANDS[name](app)
+        _add(app, name)
     return app
 
 
