@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
+from gen import attrs_code_cache
 from gen.errors import STOP_SIGNALS, UserError
 
 
@@ -64,7 +65,8 @@ def load(root: Path, package: str, function: str) -> list[Definition]:
         module_name = f"{package}.{path.stem}"
         sys.modules.pop(module_name, None)
         try:
-            with _quiet():
+            # attrs classes (grafanalib's) made by the import take their bytecode from a cache.
+            with _quiet(), attrs_code_cache.active():
                 module = importlib.import_module(module_name)
         except SyntaxError as exc:
             raise UserError(f"{relpath}:{exc.lineno}: syntax error: {exc.msg}") from None

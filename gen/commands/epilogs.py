@@ -10,6 +10,7 @@ _RENDER = f"""{EXIT_CODES}
 \b
 Environment variables:
 {SETTINGS_ENV}
+  TRITON_OBS_WORKERS   processes that render a fleet's dashboards (default: one per core; 1: no others)
 
 \b
 Example:

@@ -7,6 +7,7 @@ For each environment and dashboard:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from orjson import OPT_APPEND_NEWLINE, OPT_INDENT_2, OPT_SORT_KEYS
 from orjson import dumps as orjson_dumps
 
 from gen import definitions
-from gen.render import k8s
+from gen.render import forked, k8s
 from gen.errors import UserError
 from gen.promql import label_values
 from gen.render.grafana_json import NotAJSONNumber, iter_panels, normalise
@@ -114,7 +115,7 @@ def _check_parses(expr: str, where: str) -> None:
     _PARSED_AS_WRITTEN.add(text)
 
 
-def _check_unique(dashboards: list[BuiltDashboard]) -> None:
+def _check_unique(dashboards: list[BuiltDashboard] | list[RenderedDashboard]) -> None:
     uids: dict[str, BuiltDashboard] = {}
     titles: dict[tuple[str, str], BuiltDashboard] = {}
     for built in dashboards:
@@ -140,24 +141,25 @@ def build_dashboards(settings: Settings, envs: list[Environment] | list[str] | N
         envs = list(settings.environments.values())
     envs = [settings.environments[e] if isinstance(e, str) else e for e in envs]
     defs = definitions.load(settings.root, PACKAGE, FUNCTION)
-    built = []
-    for env in envs:
-        for definition in defs:
-            result = definitions.call(definition, FUNCTION, env, context=f"environment '{env.name}'")
-            try:
-                model = normalise(result)
-            except NotAJSONNumber as exc:
-                raise UserError(f"{definition.relpath}: dashboard() for environment '{env.name}': {exc}") from None
-            except Exception as exc:  # noqa: BLE001 - a definition returned something unusable
-                raise UserError(
-                    f"{definition.relpath}: dashboard() for environment '{env.name}' returned "
-                    f"{type(result).__name__}, not a dashboard: {exc}"
-                ) from None
-            item = BuiltDashboard(env=env, name=definition.name, source=definition.relpath, model=model)
-            _check(item)
-            built.append(item)
+    built = [_build(definition, env) for env in envs for definition in defs]
     _check_unique(built)
     return built
+
+
+def _build(definition: definitions.Definition, env: Environment) -> BuiltDashboard:
+    result = definitions.call(definition, FUNCTION, env, context=f"environment '{env.name}'")
+    try:
+        model = normalise(result)
+    except NotAJSONNumber as exc:
+        raise UserError(f"{definition.relpath}: dashboard() for environment '{env.name}': {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a definition returned something unusable
+        raise UserError(
+            f"{definition.relpath}: dashboard() for environment '{env.name}' returned "
+            f"{type(result).__name__}, not a dashboard: {exc}"
+        ) from None
+    item = BuiltDashboard(env=env, name=definition.name, source=definition.relpath, model=model)
+    _check(item)
+    return item
 
 
 def dashboard_json(model: dict[str, Any]) -> str:
@@ -187,8 +189,23 @@ def configmap_name(built: BuiltDashboard) -> str:
     return f"grafana-dashboard-{built.uid}".lower().replace("_", "-")
 
 
-def render(built: list[BuiltDashboard]) -> list[Artifact]:
-    artifacts = []
+@dataclass(frozen=True)
+class RenderedDashboard:
+    """A built dashboard as files: what a render worker sends back (no model: pickling 1,500
+    nodes would cost more than building them)."""
+
+    env: Environment
+    source: str
+    uid: str
+    title: str
+    json_path: str
+    configmap_path: str
+    data: bytes
+    configmap: bytes
+
+
+def render(built: list[BuiltDashboard]) -> list[RenderedDashboard]:
+    rendered = []
     for item in built:
         data = dashboard_json_bytes(item.model)
         env = item.env
@@ -200,13 +217,30 @@ def render(built: list[BuiltDashboard]) -> list[Artifact]:
             {env.grafana.folder_annotation: env.grafana.folder_title},
         )
         configmap = k8s.configmap(meta, {f"{item.uid}.json": data})
-        artifacts.append(Artifact(item.json_path, data))
-        artifacts.append(Artifact(item.configmap_path, configmap))
-    return artifacts
+        rendered.append(RenderedDashboard(env, item.source, item.uid, item.title, item.json_path,
+                                          item.configmap_path, data, configmap))
+    return rendered
 
 
 def render_all(settings: Settings, envs: list[Environment]) -> list[Artifact]:
-    return render(build_dashboards(settings, envs))
+    """Every dashboard of every environment as files; a fleet's environments are rendered on
+    all cores (gen.render.forked)."""
+    defs = definitions.load(settings.root, PACKAGE, FUNCTION)
+    indexed = list(enumerate(envs))
+
+    def render_chunk(chunk: list[tuple[int, Environment]]) -> list[tuple[int, RenderedDashboard]]:
+        # An environment travels back as its index: the parent's own object, not a pickled copy.
+        return [(index, dataclasses.replace(dashboard, env=None)) for index, env in chunk
+                for dashboard in render([_build(definition, env) for definition in defs])]
+
+    rendered = [dataclasses.replace(dashboard, env=envs[index])
+                for index, dashboard in forked.map_chunks(render_chunk, indexed)]
+    _check_unique(rendered)
+    artifacts = []
+    for dashboard in rendered:
+        artifacts.append(Artifact(dashboard.json_path, dashboard.data))
+        artifacts.append(Artifact(dashboard.configmap_path, dashboard.configmap))
+    return artifacts
 
 
 def owns(relpath: str, env_names: set[str] | None) -> bool:
