@@ -6,10 +6,11 @@ Every measure pairs the tool with a baseline and runs them interleaved, run by r
 alternating each round), so drift on a shared machine lands on both sides of a ratio; the ratio
 reported is the median of the per-round ratios. Each run is a fresh process, interpreter start-up
 included, and writes into an output directory of its own that no earlier run used (all are
-removed when the bench ends: see Side). Python
-writes its bytecode caches as it does for a user (PYTHONDONTWRITEBYTECODE is dropped), and each
-side runs once untimed first: every measured run, of either side, reads its modules' caches
-instead of compiling them (main's exported gen/ and the projects' definitions included).
+removed when the bench ends), after an untimed os.sync(): no run pays for what another deleted
+or left unwritten (see Side). Python writes its bytecode caches as it does for a user
+(PYTHONDONTWRITEBYTECODE is dropped), and each side runs once untimed first: every measured run,
+of either side, reads its modules' caches instead of compiling them (main's exported gen/ and the
+projects' definitions included), and today's gen its cache of attrs' generated code.
 
 - `gen --help` against `python -c "import typer"`                  target: within 3x
 - `gen dashboards` for the project as it is (2 environments)       target: under 0.5 s

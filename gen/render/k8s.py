@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "triton-obs", "app.kubernetes.io/part-of": "triton-obs"}
@@ -59,7 +60,7 @@ def configmap(meta: Mapping[str, Any], data: Mapping[str, bytes]) -> bytes:
     for strings with trailing spaces, so the data block is written here, not by the dumper.
     It is put together as bytes: a 136 KB dashboard with a few non-ASCII characters is a
     four-times slower str to indent, and encoding it again costs as much."""
-    head = dump_yaml({"apiVersion": "v1", "kind": "ConfigMap", "metadata": dict(meta)})
+    head = _configmap_head(meta)
     parts = [f"{HEADER}{head}data:\n".encode("utf-8")]
     for key, text in sorted(data.items()):
         if not text.endswith(b"\n"):
@@ -67,6 +68,58 @@ def configmap(meta: Mapping[str, Any], data: Mapping[str, bytes]) -> bytes:
         parts.append(f"  {_plain_key(key)}: |\n".encode("utf-8"))
         parts.append(_indented(text))
     return b"".join(parts)
+
+
+def _configmap_head(meta: Mapping[str, Any]) -> str:
+    """dump_yaml of a ConfigMap's apiVersion, kind and metadata, byte for byte. Metadata made of
+    simple strings (names, labels, a folder title) is written here, without PyYAML: its
+    representer took a seventh of a dashboard's render. Anything else goes to PyYAML."""
+    try:
+        lines = ["apiVersion: v1\nkind: ConfigMap\nmetadata:\n"]
+        for key, value in meta.items():
+            if type(value) is dict and value:
+                lines.append(f"  {_simple_scalar(key)}:\n")
+                lines.extend(f"    {_simple_scalar(k)}: {_simple_scalar(v)}\n" for k, v in value.items())
+            else:
+                lines.append(f"  {_simple_scalar(key)}: {_simple_scalar(value)}\n")
+        return "".join(lines)
+    except _NotSimple:
+        return dump_yaml({"apiVersion": "v1", "kind": "ConfigMap", "metadata": dict(meta)})
+
+
+class _NotSimple(Exception):
+    pass
+
+
+# Strings PyYAML writes plain when they read back as strings, and in single quotes otherwise
+# ('1', 'true', '2026-11-28'): letters, digits and . _ / ( ) - and inner spaces, starting with a
+# letter or digit. tests/test_k8s_yaml.py checks this against PyYAML over thousands of strings.
+_SIMPLE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._/() -]*[A-Za-z0-9._/()])?")
+_SIMPLE_SEEN: dict[str, str] = {}
+_RESOLVER = None
+
+
+def _simple_scalar(value: Any) -> str:
+    if type(value) is not str:
+        raise _NotSimple
+    written = _SIMPLE_SEEN.get(value)
+    if written is None:
+        if not _SIMPLE.fullmatch(value):
+            raise _NotSimple
+        written = value if _reads_as_string(value) else f"'{value}'"
+        if len(_SIMPLE_SEEN) < 10_000:
+            _SIMPLE_SEEN[value] = written
+    return written
+
+
+def _reads_as_string(value: str) -> bool:
+    """Whether YAML reads the plain scalar back as a string (not a number, bool, null, date)."""
+    global _RESOLVER
+    import yaml
+
+    if _RESOLVER is None:
+        _RESOLVER = yaml.resolver.Resolver()
+    return _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
 
 
 def _indented(text: bytes) -> bytes:
@@ -79,8 +132,6 @@ def _indented(text: bytes) -> bytes:
 
 
 def _plain_key(key: str) -> str:
-    import re
-
     if re.fullmatch(r"[A-Za-z0-9][-._A-Za-z0-9]*", key):
         return key
     raise ValueError(f"ConfigMap key {key!r} is not a valid key")
