@@ -47,6 +47,20 @@ def test_two_runs_give_identical_bytes(project):
     assert "import by hand, or `gen push`): out/grafana/dev/, out/grafana/prod/" in second.stdout
 
 
+@pytest.mark.parametrize("command", ["dashboards", "build"])
+def test_a_reader_that_goes_away_is_not_a_crash(project, tmp_path, command):
+    """`gen dashboards | head`: the reader closes the pipe before gen has said everything. The
+    files are written; gen stops talking and exits 141 (as a C tool killed by SIGPIPE), without
+    calling itself buggy."""
+    proc = subprocess.Popen([sys.executable, "-m", "gen", command, "--out", str(tmp_path / "out")], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert stderr == ""
+    assert (tmp_path / "out/grafana/dev").is_dir()
+
+
 def test_where_the_files_are_is_one_short_line_for_a_fleet():
     """200 environments: the first directories and a count, not 200 paths on one line."""
     from gen.commands.render import _where

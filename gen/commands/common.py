@@ -130,7 +130,10 @@ Exit codes:
   1  findings: something to fix was found (a check failed, a conflict)
   2  bad usage or input (settings, definitions, flags), or a server we cannot use
   3  internal error: a bug in gen (rerun with `gen --debug ...` and report it)
-  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)"""
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
+  141  the reader of the output went away (gen ... | head)"""
+# 128 + SIGPIPE: what a shell shows for a C tool whose reader closed the pipe.
+OUTPUT_CLOSED = 141
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -163,6 +166,13 @@ def user_errors(fn: Callable) -> Callable:
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, click_exceptions()):
             raise
+        except BrokenPipeError:
+            # Whoever read our output stopped (gen ... | head): not a bug, and nothing more can be
+            # said there. Later writes (the final flush) go nowhere instead of failing again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            raise typer.Exit(OUTPUT_CLOSED) from None
         except Exception as exc:  # noqa: BLE001 - the one place a bug is turned into an exit code
             if debug_enabled():
                 import traceback
