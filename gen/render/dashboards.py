@@ -194,7 +194,7 @@ class RenderedDashboard:
     """A built dashboard as files: what a render worker sends back (no model: pickling 1,500
     nodes would cost more than building them)."""
 
-    env: Environment
+    env: Environment | None  # None on its way back from a worker, which sends its index instead
     source: str
     uid: str
     title: str
