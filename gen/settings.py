@@ -164,9 +164,23 @@ class Settings:
         if env is None or env == "all":
             return list(self.environments.values())
         if env not in self.environments:
-            known = ", ".join(self.environments)
-            raise UserError(f"{self.path.name}: unknown environment '{env}' (known: {known}, all)")
+            raise UserError(f"{self.path.name}: unknown environment '{env}' ({_known(env, list(self.environments))})")
         return [self.environments[env]]
+
+
+# Names listed in full in an "unknown environment" error; a fleet's are cut after these.
+KNOWN_LISTED = 8
+
+
+def _known(wanted: str, names: list[str]) -> str:
+    """The environments to tell someone who asked for `wanted`: the closest name, then the list
+    (a fleet's cut short: 200 names make a line nobody reads)."""
+    import difflib
+
+    close = difflib.get_close_matches(wanted, names, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    shown = names if len(names) <= KNOWN_LISTED else [*names[:KNOWN_LISTED], f"... {len(names) - KNOWN_LISTED} more"]
+    return f"{hint}known: {', '.join(shown)}, all"
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -170,6 +170,24 @@ def test_unknown_environment(project):
     assert result.stderr.strip() == "error: environments.yaml: unknown environment 'staging' (known: dev, prod, all)"
 
 
+def test_unknown_environment_in_a_fleet_names_the_closest_and_cuts_the_list(project):
+    settings = project / "environments.yaml"
+    document = yaml.safe_load(settings.read_text())
+    document["environments"] = {
+        f"cluster-{i:03d}": {"namespace": f"triton-{i:03d}", "prometheus_release": f"monitoring-{i:03d}",
+                             "grafana": {"folder_uid": f"f-{i:03d}", "folder_title": f"T {i:03d}"}}
+        for i in range(200)
+    }
+    settings.write_text(yaml.safe_dump(document))
+    result = run_gen("dashboards", "--env", "clustr-117", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: environments.yaml: unknown environment 'clustr-117' (did you mean 'cluster-117'? "
+        "known: cluster-000, cluster-001, cluster-002, cluster-003, cluster-004, cluster-005, "
+        "cluster-006, cluster-007, ... 192 more, all)"
+    )
+
+
 def test_missing_settings_file(tmp_path):
     result = run_gen("dashboards", cwd=tmp_path)
     assert result.returncode == 2
