@@ -21,6 +21,11 @@ from gen.commands.common import (
     prometheus_auth,
     user_errors,
 )
+from gen.commands.prometheus_options import (
+    BasicAuthPasswordFileOption,
+    BasicAuthUserOption,
+    BearerTokenFileOption,
+)
 
 
 def _one_env(loaded, env: str | None):
@@ -64,9 +69,9 @@ def doctor(
     metrics_url: Annotated[Optional[str], typer.Option("--metrics-url", help="Triton's metrics endpoint [default: the Triton host, port 8002, /metrics].")] = None,
     datasource: Annotated[Optional[str], typer.Option("--datasource", help="Grafana datasource uid or name [default: the one the dashboards' variable selects].")] = None,
     token_file: Annotated[Optional[Path], typer.Option("--token-file", help="File holding a Grafana service-account token [or env GRAFANA_TOKEN].")] = None,
-    bearer_token_file: Annotated[Optional[Path], typer.Option("--bearer-token-file", help="Bearer token for the Prometheus API [or env PROMETHEUS_TOKEN].")] = None,
-    basic_auth_user: Annotated[Optional[str], typer.Option("--basic-auth-user", help="Prometheus basic auth user; the password comes from PROMETHEUS_PASSWORD or --basic-auth-password-file.")] = None,
-    basic_auth_password_file: Annotated[Optional[Path], typer.Option("--basic-auth-password-file", help="File holding the Prometheus basic auth password.")] = None,
+    bearer_token_file: BearerTokenFileOption = None,
+    basic_auth_user: BasicAuthUserOption = None,
+    basic_auth_password_file: BasicAuthPasswordFileOption = None,
     ca_cert: CaCertOption = None,
     insecure: InsecureOption = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.", min=0.1)] = 5.0,

@@ -1,5 +1,5 @@
-"""Options for commands that read a Prometheus-compatible API (preview, backtest): the same flags,
-secrets handling and client as `gen validate`."""
+"""Options for commands that read a Prometheus-compatible API (validate, doctor, preview,
+backtest): one declaration of each flag, and one way to read the secrets and make the client."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import typer
 
 PrometheusUrlOption = Annotated[str, typer.Option("--prometheus-url", help="The Prometheus-compatible API to read.", envvar="PROMETHEUS_URL")]
 BearerTokenFileOption = Annotated[Optional[Path], typer.Option("--bearer-token-file", help="Bearer token for the Prometheus API [or env PROMETHEUS_TOKEN].")]
-BasicAuthUserOption = Annotated[Optional[str], typer.Option("--basic-auth-user", help="Basic auth user; the password comes from PROMETHEUS_PASSWORD or --basic-auth-password-file.")]
-BasicAuthPasswordFileOption = Annotated[Optional[Path], typer.Option("--basic-auth-password-file", help="File holding the basic auth password.")]
+BasicAuthUserOption = Annotated[Optional[str], typer.Option("--basic-auth-user", help="Prometheus basic auth user; the password comes from PROMETHEUS_PASSWORD or --basic-auth-password-file.")]
+BasicAuthPasswordFileOption = Annotated[Optional[Path], typer.Option("--basic-auth-password-file", help="File holding the Prometheus basic auth password.")]
 ConcurrencyOption = Annotated[int, typer.Option("--concurrency", help="Queries in flight at once.", min=1, max=64)]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -25,6 +24,12 @@ from gen.commands.common import (
     prometheus_auth,
     user_errors,
 )
+from gen.commands.prometheus_options import (
+    BasicAuthPasswordFileOption,
+    BasicAuthUserOption,
+    BearerTokenFileOption,
+    ConcurrencyOption,
+)
 
 
 @user_errors
@@ -32,13 +37,13 @@ def validate(
     prometheus_url: Annotated[Optional[str], typer.Option("--prometheus-url", help="Run the live checks against this Prometheus-compatible API.", envvar="PROMETHEUS_URL")] = None,
     env: EnvOption = None,
     output_format: FormatOption = Format.table,
-    bearer_token_file: Annotated[Optional[Path], typer.Option("--bearer-token-file", help="Bearer token for the Prometheus API [or env PROMETHEUS_TOKEN].")] = None,
-    basic_auth_user: Annotated[Optional[str], typer.Option("--basic-auth-user", help="Basic auth user; the password comes from PROMETHEUS_PASSWORD or --basic-auth-password-file.")] = None,
-    basic_auth_password_file: Annotated[Optional[Path], typer.Option("--basic-auth-password-file", help="File holding the basic auth password.")] = None,
+    bearer_token_file: BearerTokenFileOption = None,
+    basic_auth_user: BasicAuthUserOption = None,
+    basic_auth_password_file: BasicAuthPasswordFileOption = None,
     ca_cert: CaCertOption = None,
     insecure: InsecureOption = False,
     timeout: TimeoutOption = 30.0,
-    concurrency: Annotated[int, typer.Option("--concurrency", help="Queries in flight at once.", min=1, max=64)] = 8,
+    concurrency: ConcurrencyOption = 8,
     header: Annotated[Optional[list[str]], typer.Option("--header", metavar="NAME=VALUE", help="Extra request header NAME=VALUE, repeatable (a tenant: X-Scope-OrgID=team-a). Values are never printed.")] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
