@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,52 @@ def test_default_backup_dir_is_out_backup(grafana, project):
     assert result.returncode == 0
     assert Path(report["dashboards"][0]["backup"]).is_relative_to((project / "out/.backup/prod").resolve())
     assert run_gen("build", "--check", cwd=project).returncode == 0  # .backup/ is not part of out/'s content
+
+
+def test_a_build_waits_for_a_push_writing_backups_into_out(grafana, project):
+    """A push with --force saves Grafana's version into out/.backup/ while a build may swap out/:
+    the build waits for it (a backup written into the old tree would go with it)."""
+    import fcntl
+    import subprocess
+    import sys
+    import time
+
+    push(grafana, cwd=project)
+    grafana.edit_in_ui("triton-prod", lambda d: d.update(refresh="5s"))
+    grafana.latency_s = 0.4  # the push takes seconds: time for the build to start meanwhile
+    environ = {**os.environ, "GRAFANA_TOKEN": TOKEN, "GRAFANA_USER": "", "GRAFANA_PASSWORD": ""}
+    pusher = subprocess.Popen([sys.executable, "-m", "gen", "push", "--grafana-url", grafana.url, "--force",
+                               "--format", "json"], cwd=project, env=environ,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        fd = os.open(project, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # until the push holds out/'s lock
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    break
+                assert pusher.poll() is None, pusher.communicate()
+                assert time.monotonic() < deadline, "the push never took out/'s lock"
+                time.sleep(0.01)
+        finally:
+            os.close(fd)
+        settings = project / "environments.yaml"
+        settings.write_text(settings.read_text().replace("0.05", "0.0625"))  # every file changes
+        build = run_gen("build", cwd=project)
+        pushed_out, pushed_err = pusher.communicate(timeout=120)
+    finally:
+        if pusher.poll() is None:
+            pusher.kill()
+            pusher.wait()
+    assert pusher.returncode == 0, pushed_err
+    assert build.returncode == 0, build.stderr
+    assert "waiting for another gen that is writing" in build.stderr
+    (outcome,) = [d for d in json.loads(pushed_out)["dashboards"] if d["action"] == "overwrite"]
+    assert Path(outcome["backup"]).is_file()  # in the out/ the build left
+    assert Path(outcome["backup"]).is_relative_to((project / "out/.backup/prod").resolve())
 
 
 def test_dry_run_changes_nothing(grafana, project):

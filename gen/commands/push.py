@@ -103,7 +103,8 @@ def push(
         sys.stderr.write(f"\rpushed {done[0]} dashboards")
         sys.stderr.flush()
 
-    result = run_push(loaded, envs, out_dir, client, options, target, progress if show else None)
+    with _backups_guarded(out_dir, options):
+        result = run_push(loaded, envs, out_dir, client, options, target, progress if show else None)
     if show:
         sys.stderr.write("\r\033[K")
     counters = client.counters
@@ -149,3 +150,18 @@ def _table(result, dry_run: bool, counters, target) -> None:
     prefix = "dry run, nothing changed: " if dry_run else ""
     typer.echo(f"{prefix}{summary}{folders}; {counters.requests} requests ({counters.writes} writes, "
                f"{counters.retries} retries)")
+
+
+def _backups_guarded(out_dir, options):
+    """A push that may save Grafana's versions into out/ (--force or --prune, backups in out/.backup)
+    holds out/'s lock, as gen build does: a build that swapped out/ in the meantime would take a
+    backup written into the old tree away with it."""
+    import contextlib
+
+    from gen import outdir
+
+    writes_backups = (options.force or options.prune) and not options.dry_run
+    if writes_backups and options.backup_dir.is_relative_to(out_dir):
+        return outdir.locked(out_dir)
+    return contextlib.nullcontext()
+
