@@ -21,10 +21,9 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SET_OPERATORS = ("and", "or", "unless")
 
 
-def _top_level(expr: str) -> list[tuple[int, int, str]]:
-    """(start, end, word) of each set operator outside brackets and strings, in order."""
-    found = []
-    depth, i = 0, 0
+def _code(expr: str):
+    """(index, character) of each character of expr outside string literals and comments."""
+    i = 0
     while i < len(expr):
         c = expr[i]
         if c in "\"'`":
@@ -34,19 +33,28 @@ def _top_level(expr: str) -> list[tuple[int, int, str]]:
             newline = expr.find("\n", i)
             i = len(expr) if newline < 0 else newline
             continue
+        yield i, c
+        i += 1
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c in "_:"
+
+
+def _top_level(expr: str) -> list[tuple[int, int, str]]:
+    """(start, end, word) of each set operator outside brackets and strings, in order."""
+    found = []
+    depth = 0
+    for i, c in _code(expr):
         if c in "([{":
             depth += 1
         elif c in ")]}":
             depth -= 1
-        elif depth == 0 and (c.isalpha() or c == "_") and (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] in "_:")):
+        elif depth == 0 and (c.isalpha() or c == "_") and (i == 0 or not _is_word_char(expr[i - 1])):
             match = _WORD.match(expr, i)
-            word = match.group(0)
-            end = match.end()
-            if word in _SET_OPERATORS and (end == len(expr) or not (expr[end].isalnum() or expr[end] in "_:")):
+            word, end = match.group(0), match.end()
+            if word in _SET_OPERATORS and (end == len(expr) or not _is_word_char(expr[end])):
                 found.append((i, end, word))
-            i = end
-            continue
-        i += 1
     return found
 
 
@@ -55,20 +63,15 @@ def _unwrapped(expr: str) -> str | None:
     text = expr.strip()
     if not (text.startswith("(") and text.endswith(")")):
         return None
-    depth, i = 0, 0
-    while i < len(text):
-        c = text[i]
-        if c in "\"'`":
-            i = string_end(text, i, strict=False)
-            continue
+    depth = 0
+    for i, c in _code(text):
         if c == "(":
             depth += 1
         elif c == ")":
             depth -= 1
-            if depth == 0 and i != len(text) - 1:
-                return None
-        i += 1
-    return text[1:-1]
+            if depth == 0:  # the first parenthesis closes here: around everything only if at the end
+                return text[1:-1] if i == len(text) - 1 else None
+    return None
 
 
 def _modifier_follows(expr: str, end: int) -> bool:
