@@ -79,7 +79,7 @@ class _CodeCache:
     def __init__(self, path: Path | None, flags: int) -> None:
         self.path = path
         self.flags = flags
-        self.entries: dict[bytes, object] = self._load()
+        self.entries: dict[bytes, object] | None = None  # read at the first compile: often none comes
         self.used: dict[bytes, object] = {}
         self.compiled = 0
 
@@ -95,6 +95,8 @@ class _CodeCache:
     def compile(self, source, filename, mode, *args, **kwargs):
         if args or kwargs or not isinstance(source, str) or not isinstance(filename, str):
             return compile(source, filename, mode, *args, **kwargs)
+        if self.entries is None:
+            self.entries = self._load()
         key = hashlib.blake2b(f"{self.flags}\0{mode}\0{filename}\0{source}".encode(), digest_size=16).digest()
         code = self.entries.get(key)
         if not isinstance(code, CodeType) or code.co_filename != filename:
@@ -107,7 +109,7 @@ class _CodeCache:
         if self.path is None or not self.compiled:
             return
         entries = dict(self.used)
-        if len(self.entries) + len(entries) <= MAX_ENTRIES:
+        if self.entries is not None and len(self.entries) + len(entries) <= MAX_ENTRIES:
             entries = {**self.entries, **entries}
         with contextlib.suppress(OSError, ValueError):
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -58,25 +58,26 @@ def load(root: Path, package: str, function: str) -> list[Definition]:
     importlib.invalidate_caches()
 
     definitions = []
-    for path in sorted(directory.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
-        relpath = f"{package}/{path.name}"
-        module_name = f"{package}.{path.stem}"
-        sys.modules.pop(module_name, None)
-        try:
-            # attrs classes (grafanalib's) made by the import take their bytecode from a cache.
-            with _quiet(), attrs_code_cache.active():
-                module = importlib.import_module(module_name)
-        except SyntaxError as exc:
-            raise UserError(f"{relpath}:{exc.lineno}: syntax error: {exc.msg}") from None
-        except STOP_SIGNALS:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - any failure in user code is reported, sys.exit() too
-            raise UserError(f"{relpath}: failed to import{_where(exc, root)}: {_describe(exc)}") from None
-        if not callable(getattr(module, function, None)):
-            raise UserError(f"{relpath}: no function '{function}(env)' defined")
-        definitions.append(Definition(path.stem, path, relpath, module))
+    # attrs classes (grafanalib's) made while the definitions import take their bytecode from a cache.
+    with attrs_code_cache.active():
+        for path in sorted(directory.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            relpath = f"{package}/{path.name}"
+            module_name = f"{package}.{path.stem}"
+            sys.modules.pop(module_name, None)
+            try:
+                with _quiet():
+                    module = importlib.import_module(module_name)
+            except SyntaxError as exc:
+                raise UserError(f"{relpath}:{exc.lineno}: syntax error: {exc.msg}") from None
+            except STOP_SIGNALS:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - any failure in user code is reported, sys.exit() too
+                raise UserError(f"{relpath}: failed to import{_where(exc, root)}: {_describe(exc)}") from None
+            if not callable(getattr(module, function, None)):
+                raise UserError(f"{relpath}: no function '{function}(env)' defined")
+            definitions.append(Definition(path.stem, path, relpath, module))
     return definitions
 
 
