@@ -24,7 +24,6 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from types import CodeType
 from typing import Iterator
@@ -109,15 +108,9 @@ class _CodeCache:
         if self.path is None or not self.compiled:
             return
         entries = dict(self.used)
-        if self.entries is not None and len(self.entries) + len(entries) <= MAX_ENTRIES:
+        if len(self.entries) + len(entries) <= MAX_ENTRIES:  # read: something was compiled
             entries = {**self.entries, **entries}
+        from gen.outdir import write_atomic
+
         with contextlib.suppress(OSError, ValueError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(marshal.dumps(entries))
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, marshal.dumps(entries))

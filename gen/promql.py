@@ -68,6 +68,7 @@ def label_values(query: str) -> tuple[str, str]:
         return query, ""
     return match.group("selector") or "", match.group("label")
 
+
 def string_end(text: str, i: int, strict: bool = True) -> int:
     """The index just after the string literal that opens at text[i] (", ' or `, backslash escapes
     in the first two). Not closed: ValueError, or with strict=False the end of the text."""

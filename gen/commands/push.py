@@ -164,4 +164,3 @@ def _backups_guarded(out_dir, options):
     if writes_backups and options.backup_dir.is_relative_to(out_dir):
         return outdir.locked(out_dir)
     return contextlib.nullcontext()
-
