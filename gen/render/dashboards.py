@@ -7,9 +7,8 @@ For each environment and dashboard:
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orjson import OPT_APPEND_NEWLINE, OPT_INDENT_2, OPT_SORT_KEYS
@@ -230,10 +229,10 @@ def render_all(settings: Settings, envs: list[Environment]) -> list[Artifact]:
 
     def render_chunk(chunk: list[tuple[int, Environment]]) -> list[tuple[int, RenderedDashboard]]:
         # An environment travels back as its index: the parent's own object, not a pickled copy.
-        return [(index, dataclasses.replace(dashboard, env=None)) for index, env in chunk
+        return [(index, replace(dashboard, env=None)) for index, env in chunk
                 for dashboard in render([_build(definition, env) for definition in defs])]
 
-    rendered = [dataclasses.replace(dashboard, env=envs[index])
+    rendered = [replace(dashboard, env=envs[index])
                 for index, dashboard in forked.map_chunks(render_chunk, indexed)]
     _check_unique(rendered)
     artifacts = []
