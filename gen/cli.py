@@ -16,9 +16,26 @@ _SETTINGS = dict(add_completion=False, pretty_exceptions_enable=False, rich_mark
                  context_settings={"help_option_names": ["-h", "--help"]})
 
 
+def version_line() -> str:
+    """What --version says: ours, then what a bug report needs of the environment, as pip does
+    ("pip 24.0 from ... (python 3.11)"): where gen runs from, grafanalib, typer and Python."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    where = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return (f"gen (triton-obs) {__version__} from {where} (grafanalib {installed('grafanalib')}, "
+            f"typer {installed('typer')}, Python {platform.python_version()})")
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"gen (triton-obs) {__version__}")
+        typer.echo(version_line())
         raise typer.Exit()
 
 

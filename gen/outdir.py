@@ -477,19 +477,30 @@ def _remove(path: Path) -> None:
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
     """SIGTERM, SIGHUP and Ctrl-C wait until the block is done (then act as usual): a signal in
-    the middle of a swap or a cleanup would leave more behind than either. Main thread only."""
+    the middle of a swap or a cleanup would leave more behind than either. Main thread only.
+
+    Blocking them in the main thread is not enough where other threads run (a program that embeds
+    gen, a test worker): the kernel may deliver the signal to one of those, and Python then runs
+    its handler in the main thread all the same. So for the block's length the handlers only note
+    the signal, and it is raised again once the block is done and the handlers are back."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    held = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
+    held = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    noted: list[int] = []
+    handlers = {signum: signal.signal(signum, lambda signum, _frame: noted.append(signum)) for signum in held}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a signal held by the mask arrives now...
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(noted):  # ...or was noted: either way it acts once, as usual
+            signal.raise_signal(signum)
 
 
 def _describe(exc: OSError, out_dir: Path) -> str:

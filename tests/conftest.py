@@ -28,8 +28,11 @@ def copy_project(dest: Path) -> Path:
 
 def run_gen(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """The installed CLI as a user runs it: a subprocess, with stdout/stderr captured as text."""
-    environ = {**os.environ, **(env or {})}
-    environ.pop("TRITON_OBS_SETTINGS", None)
+    environ = dict(os.environ)
+    # A terminal's size is the caller's to give: pytest-xdist's workers export COLUMNS=80.
+    for name in ("TRITON_OBS_SETTINGS", "COLUMNS", "LINES"):
+        environ.pop(name, None)
+    environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "gen", *args],
         cwd=cwd,

@@ -271,6 +271,38 @@ def test_a_signal_just_after_the_staging_tree_is_made_leaves_nothing(project, mo
     assert snapshot(project / "out") == before
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_another_thread_receives_still_waits_for_the_deferred_block(signum):
+    """A process with other threads (a pytest-xdist worker, a program that embeds gen) may have
+    a process-directed signal delivered to any of them; Python then runs the handler in the main
+    thread whatever the main thread's mask says. The block must still finish before it acts."""
+    import threading
+
+    from gen.errors import on_termination
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    # Python's own handlers, whatever the process running the test set (a test worker ignores Ctrl-C).
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, on_termination),
+                signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
+    steps = []
+    try:
+        with pytest.raises((Interrupted, KeyboardInterrupt)):
+            with outdir._signals_deferred():
+                signal.pthread_kill(other.ident, signum)  # lands on the thread that does not block it
+                for step in range(2000):  # loops and calls: where Python runs a pending handler
+                    steps.append(step)
+                time.sleep(0.05)
+                steps.append("done")
+        assert steps[-1] == "done"
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        stop.set()
+        other.join()
+
+
 def test_every_file_and_directory_is_synced_before_the_swap(project, monkeypatch):
     """Only what was written is synced (not the machine), and all of it before out/ changes."""
     synced: list[str] = []

@@ -164,7 +164,8 @@ def user_errors(fn: Callable) -> Callable:
         except (KeyboardInterrupt, Interrupted) as exc:
             typer.echo(f"interrupted{f' ({exc})' if str(exc) else ''}: nothing half-written was left", err=True)
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, click_exceptions()):
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            # typer's own ways out (its exit codes, a parameter refused): theirs to report.
             raise
         except BrokenPipeError:
             # Whoever read our output stopped (gen ... | head): not a bug, and nothing more can be
@@ -184,12 +185,6 @@ def user_errors(fn: Callable) -> Callable:
                  "rerun with `gen --debug ...` for the traceback and report it", 3)
 
     return wrapper
-
-
-def click_exceptions():
-    import click
-
-    return click.exceptions.ClickException
 
 
 def is_terminal(stream=None) -> bool:

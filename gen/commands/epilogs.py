@@ -53,6 +53,8 @@ Exit codes:
   1  something differs
   2  bad usage or input, an unknown git ref, or a Grafana we cannot read
   3  internal error: a bug in gen (rerun with `gen --debug ...` and report it)
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
+  141  the reader of the output went away (gen ... | head)
 
 \b
 Environment variables:
@@ -71,7 +73,8 @@ Exit codes:
   1  a check failed: the first failure is shown with what to do
   2  bad usage or input (flags, settings)
   3  internal error: a bug in gen (rerun with `gen --debug ...` and report it)
-  130  interrupted
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
+  141  the reader of the output went away (gen ... | head)
 
 \b
 Environment variables:

@@ -50,6 +50,7 @@ def prometheus_dev(triton, kubernetes_dev, tmp_path_factory):
                                    extra_jobs=[kubernetes_dev]) as prom:
         _warm(prom.url, '{namespace="triton-dev"}')
         servers.wait_for(prom.url, "namespace_model:nv_inference_request_success:rate5m")
+        servers.wait_for_panel_data(prom.url, servers.DEEPEST_PANEL_QUERIES)
         yield prom
 
 
@@ -93,6 +94,7 @@ def victoria_metrics_dev(triton, kubernetes_dev, tmp_path_factory):
                            "namespace_model:nv_inference_request_errors:ratio_rate1h",
                            "namespace_model:nv_inference_request_errors:slo_budget_ratio"):
                 servers.wait_for(vm.url, record, timeout=90)
+            servers.wait_for_panel_data(vm.url, servers.DEEPEST_PANEL_QUERIES)
             yield vm
 
 
@@ -178,4 +180,5 @@ def global_view(fleet_project, tmp_path_factory):
             while len(client.query_range(expr, 900, 15)) < len(FLEET_CLUSTERS):
                 assert time.monotonic() < deadline, f"no range data for {expr}"
                 time.sleep(1)
+        servers.wait_for_panel_data(vm.url, servers.DEEPEST_PANEL_QUERIES, series=len(FLEET_CLUSTERS), by="cluster")
         yield vm

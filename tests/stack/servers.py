@@ -25,10 +25,33 @@ import yaml
 from tests.conftest import REPO, require_binary
 
 
+# Under pytest-xdist each worker takes ports from a band of its own, below the kernel's ephemeral
+# range: a port the kernel hands one worker (bind to 0, close, start the server) could be handed
+# to another worker before the server binds it. Within a worker, tests run one at a time.
+PORT_BAND, FIRST_BAND = 1500, 10000
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit() or FIRST_BAND + (int(worker[2:]) + 1) * PORT_BAND > 32768:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    start = FIRST_BAND + int(worker[2:]) * PORT_BAND
+    for _ in range(2):
+        for port in range(start, start + PORT_BAND):
+            if port in _handed_out:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+        _handed_out.clear()  # each port of the band was handed out once: the earliest servers are gone
+    raise RuntimeError(f"no free port in {start}-{start + PORT_BAND - 1} for {worker}")
 
 
 def http_status(url: str, timeout: float = 2.0, insecure: bool = False) -> int | None:
@@ -255,6 +278,32 @@ def victoria_metrics_server(workdir: Path, targets: list[tuple[str, dict[str, st
     url = f"http://127.0.0.1:{port}"
     with process("victoria-metrics", argv, workdir, f"{url}/health") as proc:
         yield PromServer(url, proc)
+
+
+# The deepest of the dashboard's queries at the global interval: the 1h burn rate, three recording
+# rules deep. When a panel's range query sees it, it sees everything shallower (on a loaded
+# machine, each level of records appears an evaluation or more after the one below it). The 6h
+# ratio is recorded every 5 minutes, at an offset Prometheus picks: no fixture can wait for it.
+DEEPEST_PANEL_QUERIES = (
+    'sum by ({by}) (namespace_model:nv_inference_request_errors:ratio_rate1h{{namespace="triton-dev"}} '
+    '/ on (namespace, model) (namespace_model:nv_inference_request_errors:slo_budget_ratio{{namespace="triton-dev"}} > 0))',
+)
+
+
+def wait_for_panel_data(url: str, exprs, series: int = 1, by: str = "namespace", timeout: float = 90.0) -> None:
+    """Until each expression's range query, as gen validate asks it of a panel (15 minutes at a
+    15 s step), has `series` series: range queries see the newest samples a little after instant
+    queries do."""
+    from gen.validate.client import PrometheusClient
+
+    client = PrometheusClient(url)
+    deadline = time.monotonic() + timeout
+    for expr in exprs:
+        expr = expr.format(by=by)
+        while len(client.query_range(expr, 900, 15)) < series:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no range data after {timeout:.0f}s for {expr}")
+            time.sleep(1)
 
 
 def query(url: str, expr: str) -> list[dict]:
