@@ -286,7 +286,7 @@ def victoria_metrics_server(workdir: Path, targets: list[tuple[str, dict[str, st
 # ratio is recorded every 5 minutes, at an offset Prometheus picks: no fixture can wait for it.
 DEEPEST_PANEL_QUERIES = (
     'sum by ({by}) (namespace_model:nv_inference_request_errors:ratio_rate1h{{namespace="triton-dev"}} '
-    '/ on (namespace, model) (namespace_model:nv_inference_request_errors:slo_budget_ratio{{namespace="triton-dev"}} > 0))',
+    '/ on ({on}) (namespace_model:nv_inference_request_errors:slo_budget_ratio{{namespace="triton-dev"}} > 0))',
 )
 
 
@@ -299,7 +299,8 @@ def wait_for_panel_data(url: str, exprs, series: int = 1, by: str = "namespace",
     client = PrometheusClient(url)
     deadline = time.monotonic() + timeout
     for expr in exprs:
-        expr = expr.format(by=by)
+        # A fleet's series match per cluster too.
+        expr = expr.format(by=by, on="namespace, model" if by == "namespace" else f"{by}, namespace, model")
         while len(client.query_range(expr, 900, 15)) < series:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no range data after {timeout:.0f}s for {expr}")
