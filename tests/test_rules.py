@@ -346,7 +346,8 @@ def test_receivers_and_inhibitions_follow_the_settings():
     assert absent["sourceMatch"][0] == {"name": "alertname", "value": "TritonTargetAbsent", "matchType": "="}
     assert absent["targetMatch"][0] == {"name": "model", "value": ".+", "matchType": "=~"}
     assert replicas["targetMatch"][0]["value"] == "TritonReplicasMissing"
-    assert critical["equal"][:3] == ["environment", "alertname", "namespace"]
+    # Per object, not per alert name: the page holds back every ticket of the same model.
+    assert critical["equal"] == ["environment", "namespace", "model", "pod", "container"]
 
 
 # -- a fleet: cluster_label -------------------------------------------------------------------------

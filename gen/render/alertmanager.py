@@ -13,8 +13,8 @@ allowing the Triton namespace).
   model; `critical` to the receiver the settings name for it, `warning` likewise; `info` stays
   with the default (the info receiver, usually without an integration: dropped).
 - inhibition: every model alert while no Triton target of the namespace is up (TritonTargetAbsent
-  explains them all), the missing-replicas alert likewise; a warning while the critical alert of
-  the same name fires for the same object.
+  explains them all), the missing-replicas alert likewise; every warning while a critical alert
+  fires for the same object (model, or pod and container): one incident, one notification.
 
 `alertmanager_yaml` turns the resource into the equivalent plain Alertmanager configuration, the
 way the operator merges it (receiver names `<namespace>/<name>/<receiver>`, namespace matchers),
@@ -35,8 +35,10 @@ TARGET_ABSENT = "TritonTargetAbsent"
 # Alerts about pods and replicas have no `model`; this one is explained by the absent target too.
 EXPLAINED_BY_ABSENT = "TritonReplicasMissing"
 # Labels that make two alerts "the same object" for the warning-under-critical inhibition; a label
-# absent from both sides counts as equal.
-SAME_OBJECT = ["alertname", "namespace", "model", "pod", "container"]
+# absent from both sides counts as equal. Not the alert's name: one backend outage fires the fast
+# burn (critical) and the error-ratio, latency, queue-time and backlog tickets of the same model,
+# and the page alone says it all. A model's alerts and a pod's (no model) stay apart.
+SAME_OBJECT = ["namespace", "model", "pod", "container"]
 
 
 def _matcher(name: str, value: str, match_type: str = "=") -> dict[str, str]:
