@@ -161,6 +161,7 @@ def _errors(env: Environment) -> list[Alert]:
     keys = by(env, "model")
     here = where(env)
     error = t["error_ratio"]
+    no_success = t["no_successful_inference"]
     seconds_in_window = int(seconds(WINDOW))  # rate x window = failures in the window
     return [
         Alert(
@@ -182,9 +183,12 @@ def _errors(env: Environment) -> list[Alert]:
             "TritonModelNoSuccessfulInference",
             # Requests still arrive (failing, or waiting) and none succeeds. Silence is not this:
             # a model whose clients went idle has no failures and nothing pending.
-            f"(\n  {FAILURE_RATE}{ns} > 0\n  or on ({keys})\n  {PENDING}{ns} > 0\n)\n"
+            # Failures are the SLO's (client cancellations are not the server failing), and at
+            # least min_failures of them in the window: two on a rarely used model page nobody.
+            f"(\n  {ERROR_RATE}{ns} * {seconds_in_window} >= {number(no_success.min_failures or 1)}\n"
+            f"  or on ({keys})\n  {PENDING}{ns} > 0\n)\n"
             f"unless on ({keys})\n{SUCCESS_RATE}{ns} > 0",
-            t["no_successful_inference"],
+            no_success,
             f"Model {{{{ $labels.model }}}} in {here} receives requests but none succeeds",
             f"Requests to model {{{{ $labels.model }}}} in {here} fail or stay pending, and not one "
             f"succeeded in the last {WINDOW}: clients of this model get errors or no answer.",

@@ -20,7 +20,7 @@ class AlertSetting:
     for_: str
     severity: str
     threshold: float | None = None
-    min_failures: int | None = None  # error_ratio only
+    min_failures: int | None = None  # error_ratio and no_successful_inference only
 
 
 @dataclass(frozen=True)

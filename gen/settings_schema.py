@@ -53,6 +53,8 @@ ALERTS_WITHOUT_THRESHOLD = [
 ALERT_EXTRAS = {
     # A ratio over a few requests is noise: at least this many server failures in the window.
     "error_ratio": {"min_failures": {"type": "integer", "minimum": 1, "maximum": 1000000}},
+    # Likewise for "no request succeeds": two failures on a rarely used model are no outage.
+    "no_successful_inference": {"min_failures": {"type": "integer", "minimum": 1, "maximum": 1000000}},
 }
 
 
