@@ -117,6 +117,31 @@ def _with(ns_selector: str, matcher: str) -> str:
     return ns_selector[:-1] + ", " + matcher + "}"
 
 
+def guards(env: Environment, setting: str, pair: BurnRate) -> list[str]:
+    """What a burn rate needs besides its ratios before it may fire (settings `min_failures`,
+    `min_history`). A ratio over a handful of requests, or over the first minutes of a model's
+    life, is noise: 2 failures in the first 20 minutes at 0.2 req/s "burn" a 6 h window 8 times
+    over. So: at least min_failures server failures in the short window (from the counters,
+which the ticket's 2 h and 6 h windows read too: a few series per model), and data over at least
+    min_history of the long window, measured as the samples of the recorded request rate in the
+    long window against those in the short one (whatever the evaluation interval, a full long
+    window holds long/short times as many)."""
+    ns = selector(env)
+    setting_ = env.thresholds[setting]
+    result = []
+    if setting_.min_failures:
+        # Counted from the counters: a mean of recorded rates over a window that holds only a
+        # few minutes of data counts those minutes as the whole window.
+        errors = ns[:-1] + ', reason!="CANCELED"}'
+        result.append(f"sum by ({by(env, 'model')}) (increase(nv_inference_request_failure{errors}[{pair.short}])) "
+                      f">= {number(setting_.min_failures)}")
+    if setting_.min_history:
+        needed = setting_.min_history * seconds(pair.long) / seconds(pair.short)
+        result.append(f"count_over_time({REQUEST_RATE}{ns}[{pair.long}])\n  / on ({by(env, 'model')})\n"
+                      f"  count_over_time({REQUEST_RATE}{ns}[{pair.short}]) >= {number(round(needed, 4))}")
+    return result
+
+
 def alerts(env: Environment) -> list[Alert]:
     ns = selector(env)
     keys = by(env, "model")
@@ -135,7 +160,8 @@ def alerts(env: Environment) -> list[Alert]:
         parts = [
             f"(\n  {burn(p.long)} > {number(p.factor(env.slo.window))}\n"
             f"  and on ({keys})\n"
-            f"  {burn(p.short)} > {number(p.factor(env.slo.window))}\n)"
+            f"  {burn(p.short)} > {number(p.factor(env.slo.window))}"
+            f"{''.join(f'{chr(10)}  and on ({keys}){chr(10)}  {g}' for g in guards(env, setting, p))}\n)"
             for p in pairs
         ]
         windows = " or ".join(

@@ -20,7 +20,8 @@ class AlertSetting:
     for_: str
     severity: str
     threshold: float | None = None
-    min_failures: int | None = None  # error_ratio and no_successful_inference only
+    min_failures: int | None = None  # error_ratio, no_successful_inference, slo_page, slo_ticket
+    min_history: float | None = None  # slo_page only: the part of a long window that must hold data
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,7 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
     thresholds = {
         alert: AlertSetting(
             for_=spec["for"], severity=spec["severity"], threshold=spec.get("threshold"),
-            min_failures=spec.get("min_failures"),
+            min_failures=spec.get("min_failures"), min_history=spec.get("min_history"),
         )
         for alert, spec in sorted(data["thresholds"].items())
     }

@@ -55,6 +55,12 @@ ALERT_EXTRAS = {
     "error_ratio": {"min_failures": {"type": "integer", "minimum": 1, "maximum": 1000000}},
     # Likewise for "no request succeeds": two failures on a rarely used model are no outage.
     "no_successful_inference": {"min_failures": {"type": "integer", "minimum": 1, "maximum": 1000000}},
+    # The page's burn rates: at least this many server failures in the short window, and data
+    # over at least this part of the long window (a model that started 20 minutes ago has no 6 h
+    # ratio worth paging on). 0 turns the history guard off.
+    "slo_page": {"min_failures": {"type": "integer", "minimum": 1, "maximum": 1000000},
+                 "min_history": {"type": "number", "minimum": 0, "maximum": 1}},
+    "slo_ticket": {"min_failures": {"type": "integer", "minimum": 1, "maximum": 1000000}},
 }
 
 

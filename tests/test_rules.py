@@ -435,7 +435,9 @@ def test_cluster_label_must_be_a_label_name(project):
 @pytest.mark.parametrize("old, new, where, what", [
     ("    availability: 0.999     #", "    availability: 1     #", "defaults.slo.availability", "must be at most"),
     ("      threshold: 0.8\n", "      threshold: 1.5\n", "defaults.thresholds.queue_full.threshold", "must be at most 1"),
-    ("      min_failures: 10 ", "      min_failures: 0 ", "defaults.thresholds.error_ratio.min_failures", "must be at least 1"),
+    ("      min_failures: 10      # and at least this many failures", "      min_failures: 0      # and at least this many failures",
+     "defaults.thresholds.error_ratio.min_failures", "must be at least 1"),
+    ("      min_history: 0.25 ", "      min_history: 2 ", "defaults.thresholds.slo_page.min_history", "must be at most 1"),
     ("    max_severity: warning ", "    max_severity: page ", "environments.dev.max_severity", "'page'"),
 ])
 def test_bad_alerting_setting_exit_2_nothing_written(project, old, new, where, what):
