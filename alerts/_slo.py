@@ -121,8 +121,8 @@ def guards(env: Environment, setting: str, pair: BurnRate) -> list[str]:
     """What a burn rate needs besides its ratios before it may fire (settings `min_failures`,
     `min_history`). A ratio over a handful of requests, or over the first minutes of a model's
     life, is noise: 2 failures in the first 20 minutes at 0.2 req/s "burn" a 6 h window 8 times
-    over. So: at least min_failures server failures in the short window (from the counters,
-which the ticket's 2 h and 6 h windows read too: a few series per model), and data over at least
+        over. So: at least min_failures server failures in the short window (from the counters,
+    which the ticket's 2 h and 6 h windows read too: a few series per model), and data over at least
     min_history of the long window, measured as the samples of the recorded request rate in the
     long window against those in the short one (whatever the evaluation interval, a full long
     window holds long/short times as many)."""
@@ -132,7 +132,7 @@ which the ticket's 2 h and 6 h windows read too: a few series per model), and da
     if setting_.min_failures:
         # Counted from the counters: a mean of recorded rates over a window that holds only a
         # few minutes of data counts those minutes as the whole window.
-        errors = ns[:-1] + ', reason!="CANCELED"}'
+        errors = _with(ns, 'reason!="CANCELED"')
         result.append(f"sum by ({by(env, 'model')}) (increase(nv_inference_request_failure{errors}[{pair.short}])) "
                       f">= {number(setting_.min_failures)}")
     if setting_.min_history:
@@ -157,13 +157,12 @@ def alerts(env: Environment) -> list[Alert]:
                       else f"{ratio(window)}{ns}")
             return f"{series} / on ({keys}) {BUDGET}{ns}"
 
-        parts = [
-            f"(\n  {burn(p.long)} > {number(p.factor(env.slo.window))}\n"
-            f"  and on ({keys})\n"
-            f"  {burn(p.short)} > {number(p.factor(env.slo.window))}"
-            f"{''.join(f'{chr(10)}  and on ({keys}){chr(10)}  {g}' for g in guards(env, setting, p))}\n)"
-            for p in pairs
-        ]
+        def branch(p: BurnRate) -> str:
+            conditions = [f"{burn(p.long)} > {number(p.factor(env.slo.window))}",
+                          f"{burn(p.short)} > {number(p.factor(env.slo.window))}", *guards(env, setting, p)]
+            return "(\n  " + f"\n  and on ({keys})\n  ".join(conditions) + "\n)"
+
+        parts = [branch(p) for p in pairs]
         windows = " or ".join(
             f"{number(p.factor(env.slo.window))}x over {p.long} and {p.short}" for p in pairs
         )
