@@ -5,8 +5,9 @@ docs/triton-facts.md), not from Triton's example dashboards, which use stale met
 and label compute time per second as latency. Durations are cumulative microsecond counters, so
 an average is rate(duration) / rate(requests).
 
-The five core panels (requests per second, average latency, average queue time, CPU, total
-count) stay at the top; pods, versions, tail latency, overload, cache and GPU follow in rows below.
+The seed dashboard's five panels (requests per second, average latency, average queue time, CPU,
+total count) are on the first screen at 1080p (y + h <= 24), CPU as the pod's against its limit;
+the node's CPU as Triton reports it, pods, versions, tail latency, overload, cache and GPU follow.
 Pod resources come from cAdvisor and kube-state-metrics (kube-prometheus-stack ships both), whose
 series carry `namespace`, `pod` and `container`; they are restricted to the pods Prometheus
 scrapes as Triton (`and on (namespace, pod) up{job=...}`), so other workloads in the namespace
@@ -43,7 +44,10 @@ from dashboards._panels import (
     uid_for,
     variables,
 )
-from alerts.triton import DURATION_RATE, FAILURE_RATE, QUEUE_RATE, SUCCESS_RATE
+from alerts.triton import DURATION_RATE, ERROR_RATE, QUEUE_RATE, REQUEST_RATE, SUCCESS_RATE
+from alerts._rules import seconds
+from alerts._slo import LONG_INTERVAL, REQUEST_RATE_1H
+from alerts.triton import PENDING as PENDING_SUM
 from gen.settings import Environment
 
 NAME = "triton"
@@ -72,6 +76,10 @@ ALERT_CPU = ("TritonNodeCPUSaturated",)
 ALERT_THROTTLED = ("TritonPodCPUThrottled",)
 ALERT_MEMORY = ("TritonPodMemoryNearLimit", "TritonPodOOMKilled")
 ALERT_RESTARTS = ("TritonPodRestarting",)
+
+# Six stats across the first line: with RPS and latency below them, the seed dashboard's five
+# (RPS, latency, queue time, CPU, total count) are all on the first screen at 1080p.
+OVERVIEW_STAT_WIDTH = 4
 
 SUMMARY_HOW_TO = (
     "Triton exposes these summaries only when started with `--metrics-config summary_latencies=true`; "
@@ -116,8 +124,9 @@ class Queries:
         return self.s.agg("sum", f"{series}{{{self.s.sel()}}}", *by)
 
     def recorded_error_ratio(self, *by: str) -> str:
-        failures = f"({self.recorded(FAILURE_RATE, *by)} or {self.recorded(SUCCESS_RATE, *by)} * 0)"
-        return ratio(failures, f"({self.recorded(SUCCESS_RATE, *by)} + {failures})")
+        """Server failures (CANCELED excluded) / requests: the SLO's error ratio, from the same
+        recorded series the error-ratio and burn-rate alerts read, so panel and alert agree."""
+        return ratio(self.recorded(ERROR_RATE, *by), self.recorded(REQUEST_RATE, *by))
 
     def recorded_mean(self, series: str, *by: str) -> str:
         return ratio(self.recorded(series, *by), self.recorded(SUCCESS_RATE, *by))
@@ -130,6 +139,20 @@ class Queries:
         up = f'up{{job="{self.env.triton.job}", {self.s.sel(model=False)}}}'
         return f"{expr}\nand {self.s.on('namespace', 'pod')}\n{up}"
 
+    def ready_pods(self) -> str:
+        """One series per Ready pod of the namespace (kube-state-metrics)."""
+        ready = self.s.sel(model=False, extra='condition="true"')
+        return f"kube_pod_status_ready{{{ready}}} == 1"
+
+    def expected_replicas(self) -> str:
+        """The pods expected, as TritonReplicasMissing counts them: one Deployment's spec.replicas,
+        or the fixed number of the settings."""
+        if self.env.triton.expected_replicas:
+            up = f'up{{job="{self.env.triton.job}", {self.s.sel(model=False)}}}'
+            return f"{self.s.agg('count', up)} * 0 + {self.env.triton.expected_replicas}"
+        deployment = self.s.sel(model=False, extra=f'deployment="{self.env.triton.deployment}"')
+        return self.s.agg("max", f"kube_deployment_spec_replicas{{{deployment}}}")
+
     def container(self, metric: str, extra: str = "") -> str:
         # container="" is the pod's own cgroup and "POD" the pause container: both would count twice.
         matchers = 'container!="", container!="POD"' + (f", {extra}" if extra else "")
@@ -138,10 +161,12 @@ class Queries:
     def pod_rate(self, metric: str, extra: str = "") -> str:
         return self.s.agg("sum", f"rate({self.container(metric, extra)}[$__rate_interval])", "namespace", "pod")
 
-    def pod_limit(self, resource: str) -> str:
+    def limits(self, resource: str) -> str:
         matchers = self.s.sel(model=False, extra=f'resource="{resource}"')
-        limits = f"kube_pod_container_resource_limits{{{matchers}}}"
-        return self.triton_pods(self.s.agg("sum", limits, "namespace", "pod"))
+        return f"kube_pod_container_resource_limits{{{matchers}}}"
+
+    def pod_limit(self, resource: str) -> str:
+        return self.triton_pods(self.s.agg("sum", self.limits(resource), "namespace", "pod"))
 
 
 def _overview(env: Environment, q: Queries) -> Row:
@@ -155,6 +180,7 @@ def _overview(env: Environment, q: Queries) -> Row:
                 "(nv_inference_count; a batch of 8 counts as 8).",
                 s.increase("nv_inference_count"),
                 COUNT,
+                width=OVERVIEW_STAT_WIDTH,
                 legend=s.legend(),
             ),
             stat(
@@ -164,17 +190,20 @@ def _overview(env: Environment, q: Queries) -> Row:
                 q.recorded(SUCCESS_RATE),
                 REQUESTS_PER_SECOND,
                 decimals=2,
+                width=OVERVIEW_STAT_WIDTH,
                 legend=s.legend(),
                 links=runbook_links(env, *ALERT_NO_SUCCESS),
             ),
             stat(
                 "Error ratio",
-                "Failed requests / all requests, selected models together, over the last 5 minutes "
-                "(recording rules). Triton counts failures with a reason (BACKEND, REJECTED, CANCELED, "
-                "OTHER); queue-full 503s are not among them.",
+                "Server failures / all requests, selected models together, over the last 5 minutes: the "
+                "error ratio the alerts and the SLO read (recording rules). Client cancellations "
+                "(reason CANCELED) are not the server failing and are left out, as in the alerts; "
+                "queue-full 503s are counted by no Triton metric.",
                 q.recorded_error_ratio(),
                 PERCENT_0_1,
                 decimals=2,
+                width=OVERVIEW_STAT_WIDTH,
                 legend=s.legend(),
                 thresholds=[
                     {"color": "green", "value": None},
@@ -189,12 +218,47 @@ def _overview(env: Environment, q: Queries) -> Row:
                 "together, over the last 5 minutes (recording rules).",
                 q.recorded_mean(DURATION_RATE),
                 MICROSECONDS,
+                width=OVERVIEW_STAT_WIDTH,
                 legend=s.legend(),
                 thresholds=[
                     {"color": "green", "value": None},
                     {"color": "red", "value": env.thresholds["request_latency_us"].threshold},
                 ],
                 links=runbook_links(env, *ALERT_LATENCY),
+            ),
+            stat(
+                "Requests pending now",
+                "Requests waiting in Triton right now, all pods and selected models together (recording "
+                "rule over nv_inference_pending_request_count). Overload shows here first: requests "
+                "refused on a full queue (HTTP 503) are counted by no metric.",
+                q.recorded(PENDING_SUM),
+                COUNT,
+                width=OVERVIEW_STAT_WIDTH,
+                legend=s.legend(),
+                thresholds=[
+                    {"color": "green", "value": None},
+                    {"color": "red", "value": env.thresholds["pending_requests"].threshold},
+                ],
+                links=runbook_links(env, *ALERT_BACKLOG),
+            ),
+            stat(
+                "Pod CPU against limit",
+                "The busiest Triton pod's CPU use against its CPU limit, over the last 5 minutes (cAdvisor "
+                "container_cpu_usage_seconds_total / kube-state-metrics kube_pod_container_resource_limits). "
+                "Near 100 % the pod is throttled and requests wait for CPU. The pod's own CPU, unlike "
+                "nv_cpu_utilization, which is the node's (below). No value: no CPU limit is set.",
+                s.agg("max", q.triton_pods(ratio(q.pod_rate("container_cpu_usage_seconds_total"),
+                                                 s.agg("sum", q.limits("cpu"), "namespace", "pod")))),
+                PERCENT_0_1,
+                decimals=0,
+                width=OVERVIEW_STAT_WIDTH,
+                legend=s.legend(),
+                thresholds=[
+                    {"color": "green", "value": None},
+                    {"color": "orange", "value": 0.8},
+                    {"color": "red", "value": 0.95},
+                ],
+                links=runbook_links(env, *ALERT_THROTTLED),
             ),
         ],
     )
@@ -227,8 +291,10 @@ def _traffic(env: Environment, q: Queries) -> Row:
             ),
             timeseries(
                 "Error ratio by model",
-                "Failed / all requests by model over the last 5 minutes (recording rules). Empty for a "
-                "model without traffic: a ratio of nothing is not 0.",
+                "Server failures / all requests by model over the last 5 minutes, CANCELED left out: "
+                "the ratio TritonModelErrorRatioHigh and the SLO alerts compare with their thresholds "
+                "(recording rules). Empty for a model without traffic: a ratio of nothing is not 0. "
+                "Failures by reason, cancellations included, are in the panel beside.",
                 [target(q.recorded_error_ratio("model"), s.legend("{{model}}"))],
                 PERCENT_0_1,
                 width=8,
@@ -394,14 +460,16 @@ def _pods(env: Environment, q: Queries) -> Row:
             ),
             timeseries(
                 "Triton instances up against expected",
-                "Triton targets up (up == 1), targets Prometheus scrapes (one per pod behind the Service), "
-                "and the replicas the Deployments of the namespace ask for (kube-state-metrics "
-                "kube_deployment_spec_replicas; assumes the namespace runs Triton only). Up below "
-                "expected: pods are missing, not ready or not scraped.",
+                "Triton targets up (up == 1), Triton pods Ready (kube-state-metrics kube_pod_status_ready: "
+                "a pod whose model failed to load is scraped but not Ready), and the pods expected: "
+                + (f"{env.triton.expected_replicas} (triton.expected_replicas)" if env.triton.expected_replicas
+                   else f"the spec.replicas of Deployment {env.triton.deployment} (kube_deployment_spec_replicas)")
+                + ", the same count TritonReplicasMissing compares with. Ready below expected: pods are "
+                "missing, not ready or not scraped.",
                 targets(
                     (s.agg("sum", up), s.legend("up")),
-                    (s.agg("count", up), s.legend("scraped")),
-                    (s.agg("sum", f"kube_deployment_spec_replicas{{{s.sel(model=False)}}}"), s.legend("expected")),
+                    (s.agg("count", q.triton_pods(q.ready_pods())), s.legend("ready")),
+                    (q.expected_replicas(), s.legend("expected")),
                 ),
                 COUNT,
                 width=8,
@@ -637,20 +705,41 @@ def _error_budget(env: Environment, q: Queries) -> Row:
         f"Error budget (availability SLO over {window})",
         [
             stat(
-                "Error budget left",
+                f"Error budget left ({window})",
                 f"Share of the {window} error budget still unspent, by model: 1 - error ratio over {window} / "
                 "(1 - objective), from recording rules evaluated hourly (so it appears up to an hour after the "
                 "rules load). Below 0 the objective is missed. Client cancellations are not errors; queue-full "
-                "503s are not counted by Triton at all.",
+                "503s are not counted by Triton at all. It reads only the data Prometheus still holds: when "
+                "'Budget data covers' is shorter than the window, failures before that are forgotten and "
+                "the budget left is overstated.",
                 f"{SLO_BUDGET_LEFT.format(window=window)}{{{s.sel()}}}",
                 PERCENT_0_1,
-                width=8,
+                width=4,
                 decimals=1,
                 legend=s.legend("{{model}}"),
                 thresholds=[
                     {"color": "red", "value": None},
                     {"color": "orange", "value": 0},
                     {"color": "green", "value": 0.25},
+                ],
+                links=runbook_links(env, "TritonModelErrorBudgetBurn"),
+            ),
+            stat(
+                "Budget data covers",
+                f"How much of the {window} window the budget above really reads, by model: the samples of "
+                f"the hourly request rate the budget rules sum ({REQUEST_RATE_1H}, recorded every "
+                f"{LONG_INTERVAL}) times that interval. Shorter than {window}: Prometheus' retention "
+                "(kube-prometheus-stack keeps 10d by default) or the model's age; `gen validate "
+                "--prometheus-url` compares the retention with the windows the rules read.",
+                s.agg("max", f"count_over_time({REQUEST_RATE_1H}{{{s.sel()}}}[{window}])", "model")
+                + f" * {int(seconds(LONG_INTERVAL))}",
+                SECONDS,
+                width=4,
+                decimals=1,
+                legend=s.legend("{{model}}"),
+                thresholds=[
+                    {"color": "orange", "value": None},
+                    {"color": "green", "value": seconds(window)},
                 ],
                 links=runbook_links(env, "TritonModelErrorBudgetBurn"),
             ),

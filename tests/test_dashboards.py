@@ -143,7 +143,7 @@ def test_core_panels_of_the_reference_dashboard(model):
 def test_operator_panels_beyond_the_reference(model):
     failures = panel(model, "Failures by reason")
     assert "by (model, reason)" in failures["targets"][0]["expr"]
-    assert "nv_inference_request_failure" in panel(model, "Error ratio by model")["targets"][0]["expr"]
+    assert "nv_inference_request_errors:rate5m" in panel(model, "Error ratio by model")["targets"][0]["expr"]
     assert "nv_inference_pending_request_count" in panel(model, "Pending requests")["targets"][0]["expr"]
     breakdown = panel(model, "Latency breakdown")
     assert [t["legendFormat"] for t in breakdown["targets"]] == [
@@ -204,7 +204,7 @@ def test_pod_resources_are_restricted_to_triton_pods(model):
     pods = [p for p in panels(model) if any(KUBERNETES.match(m) for _, m in _metrics(p))]
     assert {p["title"] for p in pods} == {
         "Triton instances up against expected", "Container restarts", "Pod CPU usage against limit",
-        "Pod CPU throttling", "Pod memory working set against limit",
+        "Pod CPU throttling", "Pod memory working set against limit", "Pod CPU against limit",
     }
     for p in pods:
         for t in p["targets"]:
@@ -212,7 +212,7 @@ def test_pod_resources_are_restricted_to_triton_pods(model):
                 continue  # Triton's own targets (up)
             if "kube_deployment_spec_replicas" in t["expr"]:
                 continue  # desired replicas of the namespace's Deployments
-            assert t["expr"].endswith('\nand on (namespace, pod)\nup{job="triton", namespace=~"$namespace"}'), t["expr"]
+            assert '\nand on (namespace, pod)\nup{job="triton", namespace=~"$namespace"}' in t["expr"], t["expr"]
             if "(container_" in t["expr"]:  # cAdvisor
                 assert 'container!="", container!="POD"' in t["expr"]
 
@@ -260,7 +260,8 @@ def test_overview_agrees_with_the_namespace_picker(model):
     assert read and read <= set(recorded)
     for name in read:
         assert f'namespace="{namespace}"' in recorded[name], name
-    overview = [p for p in panels(model) if p["type"] == "stat"]
+    # Pod resources come from cAdvisor and kube-state-metrics, restricted to Triton's pods.
+    overview = [p for p in panels(model) if p["type"] == "stat" and p["title"] != "Pod CPU against limit"]
     assert all(":" in name for p in overview[1:] for _, name in _metrics(p))
 
 
@@ -326,12 +327,38 @@ def test_errors_explain_rejected_and_queue_full(model):
 
 
 def test_core_panels_stay_at_the_top(model):
+    # The seed dashboard's five, CPU as the pod's against its limit (the seed meant the server's).
     core = ["Requests per second (RPS)", "Average request latency", "Average queue time",
-            "Node CPU utilization (as Triton sees it)", "Inferences in range"]
+            "Pod CPU against limit", "Inferences in range"]
+    # On the first screen at 1080p: Grafana shows 24 grid lines (30 px each) without scrolling.
+    assert {t: panel(model, t)["gridPos"]["y"] + panel(model, t)["gridPos"]["h"] <= 24 for t in core} == \
+        {t: True for t in core}
+    cpu = panel(model, "Pod CPU against limit")
+    assert "container_cpu_usage_seconds_total" in cpu["targets"][0]["expr"]
+    assert 'kube_pod_container_resource_limits{' in cpu["targets"][0]["expr"]
+    assert 'resource="cpu"' in cpu["targets"][0]["expr"]
     lowest_core = max(panel(model, t)["gridPos"]["y"] for t in core)
+    # The node's CPU, as Triton reports it, stays below.
+    assert panel(model, "Node CPU utilization (as Triton sees it)")["gridPos"]["y"] > lowest_core
     rows = [p for p in model["panels"] if p["type"] == "row"]
     new_rows = rows[rows.index(next(r for r in rows if r["title"] == "Loaded models")):]
     assert all(r["gridPos"]["y"] > lowest_core for r in new_rows)
+
+
+def test_error_ratio_panels_read_what_the_alerts_read(model):
+    # The alerts leave CANCELED out (alerts/_slo.py): the panels read the same recorded series.
+    for title in ("Error ratio", "Error ratio by model"):
+        expr = panel(model, title)["targets"][0]["expr"]
+        assert "namespace_model:nv_inference_request_errors:rate5m{" in expr, title
+        assert "namespace_model:nv_inference_requests:rate5m{" in expr, title
+        assert "nv_inference_request_failure:rate5m" not in expr, title
+
+
+def test_expected_replicas_are_the_deployment_the_alert_reads(model):
+    expected = panel(model, "Triton instances up against expected")
+    exprs = {t["legendFormat"]: t["expr"] for t in expected["targets"]}
+    assert 'deployment="triton"' in exprs["expected"]
+    assert 'kube_pod_status_ready{' in exprs["ready"] and 'condition="true"' in exprs["ready"]
 
 
 def test_every_rate_uses_rate_interval(model):
