@@ -29,8 +29,9 @@ WINDOW = "5m"
 # A model "served recently" when it had successes within this window (TritonModelUnavailable),
 # and a target "existed recently" likewise (TritonTargetAbsent on a fleet, expected replicas).
 RECENT = "1h"
-# Restarts of a Triton container are counted over this window.
-RESTART_WINDOW = "1h"
+# Restarts of a Triton container are counted over this window: short, so that an alert about
+# restarts ends soon after they stop (over 1h, one burst kept a ticket open for an hour).
+RESTART_WINDOW = "15m"
 
 # Recorded series, level:metric:operations.
 SUCCESS_RATE = f"namespace_model:nv_inference_request_success:rate{WINDOW}"
@@ -51,6 +52,14 @@ PENDING_MAX = "namespace_model:nv_inference_pending_request_count:max"  # the fu
 BACKLOG_SECONDS = f"namespace_model:nv_inference_backlog_seconds:ratio_rate{WINDOW}"
 
 MICROSECONDS_PER_SECOND = "1000000"
+
+# Ours that kube-prometheus-stack's default rules (kubernetes-mixin) already say, and theirs that
+# says it: beside them (kubernetes_mixin_alerts), ours would be a second notification of the same
+# thing. TritonReplicasMissing stays: it names the models that lost capacity, which theirs cannot.
+SAID_BY_KUBERNETES_MIXIN = {
+    "TritonPodCPUThrottled": "CPUThrottlingHigh",  # same ratio and threshold; theirs is info on purpose
+    "TritonPodRestarting": "KubePodCrashLooping",
+}
 
 
 def _recording(env: Environment) -> Group:
@@ -116,15 +125,31 @@ def _targets(env: Environment) -> list[Alert]:
     # per-cluster branch fired, for routing; the text says where to look).
     absent_here = env.namespace + (f" (the alert's {env.cluster_label} label names the cluster; none means no "
                                    "cluster has a Triton target up)" if env.cluster_label else "")
+    ns = selector(env)
+    per_model = by(env, "model")
+    deployment = selector(env, deployment=env.triton.deployment)
     if env.triton.expected_replicas:
         # Per namespace (and cluster) that had a Triton target in the last hour.
         expected = f"count by ({keys}) (max_over_time(up{up}[{RECENT}])) * 0 + {env.triton.expected_replicas}"
         source = f"{env.triton.expected_replicas} (triton.expected_replicas)"
+        scaling = ""
     else:
-        expected = (f'max by ({keys}) (kube_deployment_spec_replicas{{namespace="{env.namespace}", '
-                    f'deployment="{env.triton.deployment}"}})')
-        source = f"the spec.replicas of Deployment {env.triton.deployment} (kube-state-metrics)"
-    return [
+        expected = f"max by ({keys}) (kube_deployment_spec_replicas{deployment})"
+        source = f"the spec.replicas of Deployment {env.triton.deployment}"
+        grace = t["replicas_missing"].scale_up_grace
+        # Right after spec.replicas changed, missing pods are a scale-up in progress: a big model
+        # loads for many minutes, and a ticket at every scale-up teaches people to ignore it.
+        scaling = (f"\nunless on ({keys})\nmax by ({keys}) (changes(kube_deployment_spec_replicas{deployment}[{grace}])) > 0"
+                   if grace else "")
+    # Per model: the Ready pods (kube-state-metrics) that expose it. A pod whose model failed to load
+    # is scraped (up == 1) but not Ready; a Ready pod without the model serves none of its traffic.
+    # Without kube-state-metrics (a fixed expected_replicas), a pod that is up is the best we know.
+    ready = (f"up{up} == 1" if env.triton.expected_replicas
+             else f"kube_pod_status_ready{selector(env, condition='true')} == 1")
+    serving = (f"count by ({per_model}) (\n    group by ({per_model}, pod) (nv_inference_request_success{ns})\n"
+               f"    and on ({keys}, pod)\n    ({ready})\n  )")
+    known = f"group by ({per_model}) (nv_inference_request_success{ns}) * 0"
+    alerts = [
         Alert(
             "TritonTargetAbsent",
             # Left: per namespace (and cluster) that had targets in the last hour, none is up now.
@@ -143,16 +168,41 @@ def _targets(env: Environment) -> list[Alert]:
         ),
         Alert(
             "TritonReplicasMissing",
-            f"(\n  {expected}\n)\n- on ({keys})\n"
-            f"(\n  count by ({keys}) (up{up} == 1)\n  or on ({keys})\n  ({expected}) * 0\n)\n> 0",
+            f"(\n  {expected}\n)\n- on ({keys}) group_right ()\n"
+            f"(\n  {serving}\n  or on ({per_model})\n  {known}\n)\n> 0{scaling}",
             t["replicas_missing"],
-            f"{{{{ $value }}}} Triton pod(s) missing in {here}",
-            f"{{{{ $value }}}} fewer Triton targets are up in {here} than expected ({source}): those "
-            "pods are down, not ready, or not scraped. The remaining pods take their traffic. "
-            "kube-prometheus-stack's TargetDown names the targets that are down.",
+            f"Model {{{{ $labels.model }}}} in {here} is served by {{{{ $value }}}} pod(s) fewer than expected",
+            f"{{{{ $value }}}} of the Triton pods expected in {here} ({source}) do not serve model "
+            "{{ $labels.model }}: they are missing, "
+            + ("down, or up without the model (without kube-state-metrics, readiness is not known)."
+               if env.triton.expected_replicas else
+               "not Ready (a model that failed to load keeps its pod unready, though Prometheus still "
+               "scrapes it), or Ready without the model.")
+            + " Its capacity is down by that many pods, and the others take its traffic."
+            + (f" Not while spec.replicas changed within {t['replicas_missing'].scale_up_grace} (a scale-up "
+               "loading its models)." if scaling else ""),
             runbook(env, "TritonReplicasMissing"),
         ),
     ]
+    if not env.triton.expected_replicas:
+        alerts.append(
+            Alert(
+                "TritonKubeStateMetricsAbsent",
+                # Without kube-state-metrics the replicas alert has nothing to compare: no silent rule.
+                f"group by ({keys}) (up{up})\nunless on ({keys})\ngroup by ({keys}) (kube_pod_status_ready{ns})\n"
+                f"or\ngroup by ({keys}) (up{up})\nunless on ({keys})\ngroup by ({keys}) (kube_deployment_spec_replicas{deployment})",
+                t["kube_state_metrics_absent"],
+                f"kube-state-metrics reports nothing about Triton's pods in {here}",
+                f"Prometheus ({env.prometheus_release}) scrapes Triton in {here} but holds no kube_pod_status_ready "
+                "and kube_deployment_spec_replicas "
+                f"series for it (kube-state-metrics): TritonReplicasMissing cannot tell pods that are missing or "
+                "not Ready, and the Pods row of the dashboard is empty. Check that kube-state-metrics runs and "
+                f"that this Prometheus scrapes it, and that Deployment {env.triton.deployment} exists "
+                "(triton.deployment); or set triton.expected_replicas to count pods without it.",
+                runbook(env, "TritonKubeStateMetricsAbsent"),
+            )
+        )
+    return alerts
 
 
 def _errors(env: Environment) -> list[Alert]:
@@ -297,7 +347,7 @@ def _pods(env: Environment) -> list[Alert]:
     container = selector(env)[:-1] + ', container!=""}'
     triton_pods = f"and on ({keys}, pod)\ngroup by ({keys}, pod) (up{selector(env, job=env.triton.job)})"
     per_container = f"{keys}, pod, container"
-    return [
+    alerts = [
         Alert(
             "TritonNodeCPUSaturated",
             f"max by ({keys}, pod) (nv_cpu_utilization{ns}) > {number(t['cpu_utilization'].threshold)}",
@@ -306,7 +356,8 @@ def _pods(env: Environment) -> list[Alert]:
             "Triton reads /proc/stat, which inside a container is the node's: the node running pod "
             f"{{{{ $labels.pod }}}} in {here} uses {{{{ $value | humanizePercentage }}}} of its CPU "
             f"(threshold {t['cpu_utilization'].threshold:.0%}). Context, not the pod's own usage: see "
-            "TritonPodCPUThrottled for the pod.",
+            + ("kube-prometheus-stack's CPUThrottlingHigh and the dashboard's Pod CPU against limit"
+               if env.kubernetes_mixin_alerts else "TritonPodCPUThrottled") + " for the pod.",
             runbook(env, "TritonNodeCPUSaturated"),
         ),
         Alert(
@@ -360,6 +411,9 @@ def _pods(env: Environment) -> list[Alert]:
             runbook(env, "TritonPodOOMKilled"),
         ),
     ]
+    if env.kubernetes_mixin_alerts:
+        alerts = [alert for alert in alerts if alert.name not in SAID_BY_KUBERNETES_MIXIN]
+    return alerts
 
 
 def rules(env: Environment) -> list[Group]:

@@ -43,8 +43,8 @@ def test_panels_added_removed_and_moved_by_title_and_row():
     assert ("panel-added", "panel 'New panel' (row GPU (only with GPUs))", "") in _kinds(changes)
     assert ("panel-moved", "panel 'Error ratio' (row Overview)", "gridPos") in _kinds(changes)
     text = format_changes(changes)
-    assert "  > panel 'Error ratio' (row Overview) moved: row Overview, x=12 y=1 w=6 h=4 -> " \
-           "row Overview, x=0 y=1 w=6 h=4" in text
+    assert "  > panel 'Error ratio' (row Overview) moved: row Overview, x=8 y=1 w=4 h=4 -> " \
+           "row Overview, x=0 y=1 w=4 h=4" in text
 
 
 def test_queries_units_thresholds_variables_time():

@@ -20,6 +20,7 @@ PROMTOOL_TESTS = REPO / "tests" / "promtool"
 ALERTS = [
     "TritonTargetAbsent",
     "TritonReplicasMissing",
+    "TritonKubeStateMetricsAbsent",
     "TritonModelErrorRatioHigh",
     "TritonModelErrorBudgetBurn",
     "TritonModelNoSuccessfulInference",
@@ -119,7 +120,10 @@ def test_alerts_are_the_promised_set_with_settings_applied(built):
         alerts = {rule["alert"]: rule for rule in item.alerts()}
         # The queue alert exists where the settings know a model's queue cap (dev's example).
         has_caps = any(model.max_queue_size for model in env.models.values())
-        assert list(alerts) == [a for a in ALERTS if has_caps or a != "TritonModelQueueNearFull"]
+        # Beside kube-prometheus-stack's rules, what they say already is left out (prod).
+        upstream = {"TritonPodCPUThrottled", "TritonPodRestarting"} if env.kubernetes_mixin_alerts else set()
+        assert list(alerts) == [a for a in ALERTS if (has_caps or a != "TritonModelQueueNearFull")
+                                and a not in upstream]
         for rule in item.alerts():
             name = rule["alert"]
             assert rule["labels"]["severity"] in ("critical", "warning", "info")
@@ -297,7 +301,9 @@ def test_alertmanager_config_matches_the_crd_and_amtool_accepts_it(env, tmp_path
     result = subprocess.run([require_binary("amtool"), "check-config", str(config)], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout and "3 inhibit rules" in result.stdout
+    # Beside kube-prometheus-stack's rules, two more: ours holds back their replica alerts.
+    expected = 3 + (2 if environment.kubernetes_mixin_alerts else 0)
+    assert "SUCCESS" in result.stdout and f"{expected} inhibit rules" in result.stdout
 
 
 def test_amtool_check_can_fail(tmp_path):
@@ -342,12 +348,22 @@ def test_receivers_and_inhibitions_follow_the_settings():
     page = next(r for r in spec["receivers"] if r["name"] == "triton-page")
     # The URL stays in a Secret: nothing secret in the repository.
     assert page["webhookConfigs"] == [{"urlSecret": {"name": "triton-alerting", "key": "page-url"}, "sendResolved": True}]
-    absent, replicas, critical = spec["inhibitRules"]
+    absent, replicas, critical, mismatch, not_ready = spec["inhibitRules"]
     assert absent["sourceMatch"][0] == {"name": "alertname", "value": "TritonTargetAbsent", "matchType": "="}
     assert absent["targetMatch"][0] == {"name": "model", "value": ".+", "matchType": "=~"}
     assert replicas["targetMatch"][0]["value"] == "TritonReplicasMissing"
     # Per object, not per alert name: the page holds back every ticket of the same model.
     assert critical["equal"] == ["environment", "namespace", "model", "pod", "container"]
+    # prod runs beside kube-prometheus-stack's rules: a Triton pod that is not Ready fires theirs
+    # too; TritonReplicasMissing, which names the models, holds them back (theirs carry no environment).
+    for rule, upstream in ((mismatch, "KubeDeploymentReplicasMismatch"), (not_ready, "KubePodNotReady")):
+        assert rule["sourceMatch"][0]["value"] == "TritonReplicasMissing"
+        assert rule["targetMatch"][0] == {"name": "alertname", "value": upstream, "matchType": "="}
+        assert rule["equal"] == ["namespace"]
+    assert mismatch["targetMatch"][1] == {"name": "deployment", "value": "triton", "matchType": "="}
+    assert not_ready["targetMatch"][1] == {"name": "pod", "value": "triton-.+", "matchType": "=~"}
+    dev = _alertmanager_config("dev")["spec"]
+    assert len(dev["inhibitRules"]) == 3
 
 
 # -- a fleet: cluster_label -------------------------------------------------------------------------
@@ -503,6 +519,8 @@ tests:
         values: '900000x20'
       - series: 'up{job="triton", namespace="triton-prod", pod="triton-0"}'
         values: '1x20'
+      - series: 'nv_inference_request_success{namespace="triton-prod", pod="triton-0", model="m", version="1"}'
+        values: '0+60x20'
     alert_rule_test:
       - eval_time: 15m
         alertname: TritonModelLatencyHigh
@@ -515,10 +533,10 @@ tests:
       - eval_time: 15m
         alertname: TritonReplicasMissing
         exp_alerts:
-          - exp_labels: {severity: warning, environment: prod, namespace: triton-prod}
+          - exp_labels: {severity: warning, environment: prod, namespace: triton-prod, model: m}
             exp_annotations:
-              summary: 2 Triton pod(s) missing in triton-prod
-              description: "2 fewer Triton targets are up in triton-prod than expected (3 (triton.expected_replicas)): those pods are down, not ready, or not scraped. The remaining pods take their traffic. kube-prometheus-stack's TargetDown names the targets that are down."
+              summary: Model m in triton-prod is served by 2 pod(s) fewer than expected
+              description: "2 of the Triton pods expected in triton-prod (3 (triton.expected_replicas)) do not serve model m: they are missing, down, or up without the model (without kube-state-metrics, readiness is not known). Its capacity is down by that many pods, and the others take its traffic."
               runbook_url: https://github.com/example-org/triton-obs/blob/main/docs/runbooks.md#tritonreplicasmissing
 """
 

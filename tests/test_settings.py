@@ -196,7 +196,7 @@ def test_missing_settings_file(tmp_path):
 
 
 def test_every_pattern_in_the_settings_schema_is_explained_in_words():
-    from gen import settings_schema
+    from gen.settings import schema as settings_schema
 
     patterns: set[str] = set()
 
@@ -250,8 +250,8 @@ _DELETE = object()
 def test_the_fast_check_says_what_jsonschema_says():
     """Every key of a merged environment replaced by each probe (or deleted), and keys added at
     every level: where gen.schema_check decides, it decides as jsonschema does."""
-    from gen import settings_schema
-    from gen.schema_check import Checker, Unsure
+    from gen.settings import schema as settings_schema
+    from gen.settings.schema_check import Checker, Unsure
     from gen.settings import _validator_class, deep_merge
 
     document = yaml.safe_load((REPO / "environments.yaml").read_text())

@@ -64,6 +64,7 @@ def doctor(
     kube_context: Annotated[Optional[str], typer.Option("--kube-context", help="kubectl context [default: the current one].")] = None,
     load: Annotated[bool, typer.Option("--load", help="Load the models that are in the repository but not loaded.")] = False,
     infer: Annotated[bool, typer.Option("--infer", help="Send one inference of zeros to each ready model.")] = False,
+    write_queue_caps: Annotated[bool, typer.Option("--write-queue-caps", help="Write each ready model's max_queue_size, read from Triton, into the settings' queue_caps_file (then gen build).")] = False,
     output_format: FormatOption = Format.table,
     prometheus_cr: Annotated[Optional[Path], typer.Option("--prometheus-cr", help="Offline: a saved Prometheus object (kubectl get prometheus NAME -o yaml) to check the selectors against.")] = None,
     metrics_url: Annotated[Optional[str], typer.Option("--metrics-url", help="Triton's metrics endpoint [default: the Triton host, port 8002, /metrics].")] = None,
@@ -92,11 +93,15 @@ def doctor(
         from gen.errors import UserError
 
         raise UserError(f"{prometheus_cr}: --prometheus-cr file not found")
+    if write_queue_caps and not triton_url:
+        from gen.errors import UserError
+
+        raise UserError("--write-queue-caps reads the caps from Triton: pass --triton-url too")
     options = Options(
         triton_url=_url(triton_url, "--triton-url"), metrics_url=_url(metrics_url, "--metrics-url"),
         prometheus_url=_url(prometheus_url, "--prometheus-url"), grafana_url=_url(grafana_url, "--grafana-url"),
         kube_context=kube_context, prometheus_cr=prometheus_cr, datasource=datasource, load=load, infer=infer,
-        timeout=timeout,
+        write_queue_caps=write_queue_caps, timeout=timeout,
     )
     ctx = Context(loaded, environment, out_dir, options)
     if options.triton_url:

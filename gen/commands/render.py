@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,12 +17,19 @@ from gen.commands.common import (
     user_errors,
 )
 
+QueueCapsOption = Annotated[Optional[Path], typer.Option(
+    "--queue-caps", help="A file of each model's max_queue_size ({env: {model: cap}}, as gen doctor "
+    "--write-queue-caps writes it) instead of the settings' queue_caps_file.")]
 
-def run(targets: list[str], settings_path: Path, out: Path | None, env: str | None, check: bool, command: str) -> None:
+
+def run(targets: list[str], settings_path: Path, out: Path | None, env: str | None, check: bool, command: str,
+        queue_caps: Path | None = None) -> None:
     from gen.render.generate import generate
-    from gen.settings import load_settings
+    from gen.settings import load_settings, with_queue_caps
 
     settings = load_settings(settings_path)
+    if queue_caps is not None:
+        settings = with_queue_caps(settings, queue_caps)
     out_dir = out_directory(settings, out)
     result = generate(settings, targets, env, out_dir, check)
     plan = result.plan
@@ -108,11 +116,12 @@ def alerts(
     check: CheckOption = False,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
+    queue_caps: QueueCapsOption = None,
 ) -> None:
     """Render PrometheusRules, ServiceMonitors and AlertmanagerConfigs per environment."""
     if ctx.invoked_subcommand:  # `gen alerts backtest ...`: the subcommand does the work
         return
-    run(["rules", "monitors", "alertmanager"], settings, out, env, check, "alerts")
+    run(["rules", "monitors", "alertmanager"], settings, out, env, check, "alerts", queue_caps)
 
 
 @user_errors
@@ -121,8 +130,9 @@ def build(
     check: CheckOption = False,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
+    queue_caps: QueueCapsOption = None,
 ) -> None:
     """Render everything (dashboards, rules, Argo CD) into out/."""
     from gen.render.targets import TARGETS
 
-    run(list(TARGETS), settings, out, env, check, "build")
+    run(list(TARGETS), settings, out, env, check, "build", queue_caps)

@@ -22,6 +22,7 @@ class Options:
     datasource: str | None = None  # a Grafana datasource uid or name; default: the dashboards' own
     load: bool = False
     infer: bool = False
+    write_queue_caps: bool = False  # write the caps read from Triton into the settings' queue_caps_file
     timeout: float = 5.0
 
 

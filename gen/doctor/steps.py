@@ -59,6 +59,7 @@ STEPS: tuple[Step, ...] = (
         Check("triton-ready", triton.check_live_ready, gate=True),
         Check("triton-models", triton.check_models),
         Check("triton-metadata", triton.check_metadata),
+        Check("triton-queue-caps", triton.check_queue_caps),
         Check("triton-infer", triton.check_infer),
     )),
     Step("metrics", lambda ctx: None if metrics.metrics_url(ctx) else "no --triton-url or --metrics-url", (

@@ -29,6 +29,9 @@ class TritonClient(HttpClient):
     def metadata(self, model: str):
         return self.call("GET", f"/v2/models/{model}")
 
+    def config(self, model: str):
+        return self.call("GET", f"/v2/models/{model}/config")
+
     def infer(self, model: str, body: dict):
         return self.call("POST", f"/v2/models/{model}/infer", body, timeout=max(self.timeout, 30))
 
@@ -154,6 +157,72 @@ def check_metadata(ctx: Context) -> list[StepResult]:
         ctx.facts.model_metadata[model] = body
         results.append(passed(f"model {model}", f"inputs {_tensors(body.get('inputs'))} -> outputs "
                                                 f"{_tensors(body.get('outputs'))}"))
+    return results
+
+
+def queue_cap(config: dict) -> int | None:
+    """The model's max_queue_size (dynamic_batching.default_queue_policy), None when its queue is
+    unbounded (no dynamic batching, or 0). Triton writes 64-bit fields as JSON strings."""
+    policy = ((config.get("dynamic_batching") or {}).get("default_queue_policy") or {})
+    try:
+        cap = int(policy.get("max_queue_size") or 0)
+    except (TypeError, ValueError):
+        return None
+    return cap if cap > 0 else None
+
+
+def check_queue_caps(ctx: Context) -> list[StepResult]:
+    """Each ready model's queue cap against the settings: a full queue answers 503 and moves no
+    counter, so the queue-full alert can page only on caps it knows."""
+    from gen.settings import queue_caps
+
+    if not ctx.facts.ready_models:
+        return [skipped("queue caps", "no ready model")]
+    env = ctx.env
+    results: list[StepResult] = []
+    found: dict[str, int] = {}
+    for model in ctx.facts.ready_models:
+        obj = f"model {model}"
+        try:
+            answer = ctx.triton.config(model)
+        except Unreachable as exc:
+            results.append(failed(obj, f"configuration: no answer: {exc}"))
+            continue
+        body = answer.json()
+        if answer.status != 200 or not isinstance(body, dict):
+            results.append(warned(obj, f"configuration not readable (HTTP {answer.status}): {one_line(answer.error())}",
+                                  f"set models.{model}.max_queue_size in the settings by hand"))
+            continue
+        cap = queue_cap(body)
+        known = env.model(model).max_queue_size
+        if cap is None:
+            if known:
+                results.append(warned(obj, f"queue unbounded in Triton (no max_queue_size), but the settings say {known}",
+                                      f"remove models.{model}.max_queue_size, or set the cap in config.pbtxt"))
+            else:
+                results.append(passed(obj, "queue unbounded (no max_queue_size): a full queue cannot refuse requests; "
+                                           "the backlog alerts watch it"))
+            continue
+        found[model] = cap
+        if known == cap:
+            results.append(passed(obj, f"max_queue_size {cap}, as the settings know it: the queue-full alert pages"))
+        elif known:
+            results.append(warned(obj, f"max_queue_size {cap} in Triton, {known} in the settings",
+                                  f"set models.{model}.max_queue_size to {cap}"))
+        elif ctx.options.write_queue_caps and env.queue_caps_file:
+            results.append(passed(obj, f"max_queue_size {cap}: written to {env.queue_caps_file}"))
+        else:
+            results.append(warned(obj, f"max_queue_size {cap}, unknown to the settings: a full queue (HTTP 503, "
+                                       "counted by no metric) alerts nothing",
+                                  "gen doctor --write-queue-caps (then gen build), or set "
+                                  f"models.{model}.max_queue_size"))
+    if ctx.options.write_queue_caps:
+        if not env.queue_caps_file:
+            results.append(failed("queue caps file", "--write-queue-caps: the settings name no queue_caps_file",
+                                  "add queue_caps_file: queue-caps.yaml to the settings' defaults"))
+        else:
+            # What Triton says, for every model with a cap; a cap under `models:` still wins.
+            queue_caps.write(ctx.settings.root / env.queue_caps_file, env.name, found)
     return results
 
 

@@ -39,6 +39,11 @@ EXPLAINED_BY_ABSENT = "TritonReplicasMissing"
 # burn (critical) and the error-ratio, latency, queue-time and backlog tickets of the same model,
 # and the page alone says it all. A model's alerts and a pod's (no model) stay apart.
 SAME_OBJECT = ["namespace", "model", "pod", "container"]
+# Beside kube-prometheus-stack's rules (kubernetes_mixin_alerts), a Triton pod that is not Ready
+# also fires theirs after 15 minutes: TritonReplicasMissing says which models lost capacity, and
+# holds back these two (of Triton's Deployment and its pods only).
+REPLICAS_MISSING = "TritonReplicasMissing"
+UPSTREAM_EXPLAINED_BY_REPLICAS = ("KubeDeploymentReplicasMismatch", "KubePodNotReady")
 
 
 def _matcher(name: str, value: str, match_type: str = "=") -> dict[str, str]:
@@ -109,9 +114,26 @@ def alertmanager_config(env: Environment) -> dict[str, Any]:
                     "targetMatch": [_matcher("severity", "warning"), _matcher("environment", env.name)],
                     "equal": ["environment", *cluster, *SAME_OBJECT],
                 },
+                *(_upstream_inhibitions(env) if env.kubernetes_mixin_alerts else []),
             ],
         },
     }
+
+
+def _upstream_inhibitions(env: Environment) -> list[dict[str, Any]]:
+    """kube-prometheus-stack's alerts carry no `environment`: matched by Triton's Deployment
+    (and its pods' names) in the namespace the operator scopes this object to."""
+    cluster = [env.cluster_label] if env.cluster_label else []
+    source = [_matcher("alertname", REPLICAS_MISSING), _matcher("environment", env.name)]
+    mismatch, not_ready = UPSTREAM_EXPLAINED_BY_REPLICAS
+    return [
+        {"sourceMatch": source,
+         "targetMatch": [_matcher("alertname", mismatch), _matcher("deployment", env.triton.deployment)],
+         "equal": [*cluster, "namespace"]},
+        {"sourceMatch": source,
+         "targetMatch": [_matcher("alertname", not_ready), _matcher("pod", f"{env.triton.deployment}-.+", "=~")],
+         "equal": [*cluster, "namespace"]},
+    ]
 
 
 def path(env: Environment) -> str:

@@ -16,7 +16,7 @@ from gen.render import k8s
 from gen.errors import UserError
 from gen.outdir import Artifact, env_file_owner
 from gen.settings import Environment, Settings
-from gen.settings_schema import PROM_DURATION, SEVERITIES
+from gen.settings.schema import PROM_DURATION, SEVERITIES
 
 PACKAGE = "alerts"
 FUNCTION = "rules"

@@ -15,7 +15,7 @@ from gen import manifests_check
 from gen.findings import ERROR, INFO, WARNING, Finding
 from gen.promql import parse, substitute, variable_names
 from gen.settings import Settings
-from gen.settings_schema import SEVERITIES
+from gen.settings.schema import SEVERITIES
 from gen.validate import promql_ast
 from gen.validate.inventory import Dashboard, Inventory, label_values
 

@@ -1,4 +1,4 @@
-"""Is a settings document valid? The JSON Schema keywords gen/settings_schema.py uses, checked
+"""Is a settings document valid? The JSON Schema keywords gen/settings/schema.py uses, checked
 exactly and fast, without jsonschema.
 
 jsonschema stays the authority and the one that explains: settings are checked here first, and

@@ -16,6 +16,8 @@ POSITIVE_DURATION = r"^(?=.*[1-9])" + PROM_DURATION[1:]
 
 
 SEVERITIES = ["critical", "warning", "info"]
+# A YAML file's path relative to the settings file, without spaces.
+YAML_FILE = r"^[^\s]+\.ya?ml$"
 
 # Directories of out/ that are not environments.
 RESERVED_ENV_NAMES = ["grafana", "argocd", "all"]
@@ -46,6 +48,7 @@ ALERTS_WITHOUT_THRESHOLD = [
     "no_successful_inference",
     "model_unavailable",
     "pod_oom_killed",
+    "kube_state_metrics_absent",
     "slo_page",
     "slo_ticket",
 ]
@@ -61,6 +64,9 @@ ALERT_EXTRAS = {
     "slo_page": {"min_failures": {"type": "integer", "minimum": 1, "maximum": 1000000},
                  "min_history": {"type": "number", "minimum": 0, "maximum": 1}},
     "slo_ticket": {"min_failures": {"type": "integer", "minimum": 1, "maximum": 1000000}},
+    # Pods missing right after spec.replicas changed are a scale-up (or -down) in progress: big
+    # models take many minutes to load, and a ticket at every scale-up teaches people to ignore it.
+    "replicas_missing": {"scale_up_grace": {"type": "string", "pattern": PROM_DURATION, "minLength": 2}},
 }
 
 
@@ -235,6 +241,14 @@ def _environment(required: bool) -> dict:
                 ["receivers", "group_wait", "group_interval", "repeat_interval"],
             ),
             "runbooks_url": {"type": "string", "pattern": r"^https?://[^#\s]+$"},
+            # kube-prometheus-stack's default rules (kubernetes-mixin: KubePodCrashLooping,
+            # CPUThrottlingHigh, KubeDeploymentReplicasMismatch) run on the same Prometheus: the Triton
+            # alerts that would say the same thing are left out (docs/runbooks.md, "Beside
+            # kube-prometheus-stack").
+            "kubernetes_mixin_alerts": {"type": "boolean"},
+            # Each model's max_queue_size, as `gen doctor --write-queue-caps` reads it from Triton
+            # (GET /v2/models/<m>/config), in a YAML file beside the settings: {env: {model: cap}}.
+            "queue_caps_file": {"type": "string", "pattern": YAML_FILE, "maxLength": 255},
         },
         [
             "namespace",
@@ -287,6 +301,7 @@ DOCUMENT = {
 
 # What each pattern means, in words: messages never show a raw regular expression.
 PATTERN_WORDS = {
+    YAML_FILE: "must be the path of a .yaml file beside the settings, without spaces (queue-caps.yaml)",
     DNS_LABEL: "must be a lowercase DNS label (a-z, 0-9 and '-', starting and ending with a letter or digit)",
     PROM_DURATION: "must be a Prometheus duration such as 30s, 5m, 1h30m (units y w d h m s ms, largest first)",
     POSITIVE_DURATION: "must be a Prometheus duration greater than zero, such as 15s or 1m",

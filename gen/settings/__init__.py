@@ -22,6 +22,7 @@ class AlertSetting:
     threshold: float | None = None
     min_failures: int | None = None  # error_ratio, no_successful_inference, slo_page, slo_ticket
     min_history: float | None = None  # slo_page only: the part of a long window that must hold data
+    scale_up_grace: str | None = None  # replicas_missing only: no alert this long after spec.replicas changed
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,12 @@ class Environment:
     cluster_label: str | None = None
     # The clusters the environment runs in; empty: the one at argocd.destination_server.
     clusters: tuple[Cluster, ...] = ()
+    # kube-prometheus-stack's own Kubernetes alerts run beside ours: leave out what they say.
+    kubernetes_mixin_alerts: bool = True
+    # The file of queue caps gen doctor writes and gen build reads (beside the settings).
+    queue_caps_file: str | None = None
+    # Where the models' queue caps came from, when a caps file gave any (shown by validate).
+    queue_caps_source: str | None = None
 
     @property
     def cluster_names(self) -> list[str]:
@@ -209,7 +216,7 @@ def _shown(value: Any) -> str:
 def _describe(error) -> str:
     """jsonschema's finding in words: never a raw regular expression or a schema fragment, and
     never the whole instance (it can be a large mapping)."""
-    from gen.settings_schema import PATTERN_WORDS
+    from gen.settings.schema import PATTERN_WORDS
 
     value, rule, limit = error.instance, error.validator, error.validator_value
     shown = _shown(value)
@@ -276,6 +283,7 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
         alert: AlertSetting(
             for_=spec["for"], severity=spec["severity"], threshold=spec.get("threshold"),
             min_failures=spec.get("min_failures"), min_history=spec.get("min_history"),
+            scale_up_grace=spec.get("scale_up_grace"),
         )
         for alert, spec in sorted(data["thresholds"].items())
     }
@@ -320,6 +328,8 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
         }),
         max_severity=data.get("max_severity", "critical"),
         cluster_label=data.get("cluster_label"),
+        kubernetes_mixin_alerts=data.get("kubernetes_mixin_alerts", True),
+        queue_caps_file=data.get("queue_caps_file"),
         clusters=tuple(
             Cluster(
                 name=cluster["name"],
@@ -334,8 +344,9 @@ def _from_mapping(name: str, data: Mapping[str, Any]) -> Environment:
 
 def parse_settings(document: Any, path: Path) -> Settings:
     """Validate a parsed settings document and build the typed object."""
-    from gen import settings_schema
-    from gen.schema_check import Checker
+    from gen.settings import queue_caps
+    from gen.settings import schema as settings_schema
+    from gen.settings.schema_check import Checker
 
     file = path.name
     checker = Checker()
@@ -357,10 +368,16 @@ def parse_settings(document: Any, path: Path) -> Settings:
     # Each environment is checked as merged with `defaults` (two keys that exclude each other can
     # come one from each). For a fleet of 200 the checker sees the parts taken from `defaults`
     # unchanged once.
+    caps_files: dict[str, dict[str, dict[str, int]]] = {}
     for name, raw in document["environments"].items():
         merged = deep_merge(defaults, raw)
         validate(settings_schema.ENVIRONMENT, merged, f"environments.{name}")
         environments[name] = _from_mapping(name, merged)
+        if merged.get("queue_caps_file"):
+            caps_file = merged["queue_caps_file"]
+            if caps_file not in caps_files:
+                caps_files[caps_file] = queue_caps.read(path.parent / caps_file)
+            environments[name] = queue_caps.apply(environments[name], caps_files[caps_file].get(name, {}), caps_file)
 
     _check_unique(environments, file)
     argocd = ArgoSource(**document["argocd"]) if document.get("argocd") else None
@@ -368,7 +385,7 @@ def parse_settings(document: Any, path: Path) -> Settings:
 
 
 def _plainly_valid(checker, schema: dict, instance: Any) -> bool:
-    from gen.schema_check import Unsure
+    from gen.settings.schema_check import Unsure
 
     try:
         return checker.check(schema, instance)
@@ -460,3 +477,20 @@ def unique_key_loader():
 
         _LOADER = UniqueKeyLoader
     return _LOADER
+
+
+def with_queue_caps(settings: Settings, path: Path) -> Settings:
+    """The settings with the caps of `path` (`--queue-caps FILE`) instead of each environment's
+    queue_caps_file; caps written under `models:` still win."""
+    import dataclasses
+
+    from gen.settings import queue_caps
+
+    if not path.is_file():
+        raise UserError(f"{path}: --queue-caps file not found")
+    caps = queue_caps.read(path)
+    environments = {}
+    for name, env in settings.environments.items():
+        original = _from_mapping(name, deep_merge(settings.raw.get("defaults") or {}, settings.raw["environments"][name]))
+        environments[name] = queue_caps.apply(original, caps.get(name, {}), str(path))
+    return dataclasses.replace(settings, environments=MappingProxyType(environments))
