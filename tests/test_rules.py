@@ -562,4 +562,81 @@ def test_with_a_cluster_label_the_static_lint_finds_nothing(project):
     assert run_gen("build", cwd=project).returncode == 0
     result = run_gen("validate", "--format", "json", cwd=project)
     findings = json.loads(result.stdout)["findings"]
-    assert result.returncode == 0 and [f for f in findings if f["severity"] != "info"] == [], findings
+    assert result.returncode == 0, findings
+    assert [f for f in findings if f["severity"] != "info" and f["check"] != "queue-caps"] == [], findings
+
+
+# -- a full queue where the settings hold no cap: the caps file -------------------------------------
+
+QUEUE_FULL_TEST = """
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - name: a queue at its cap in prod
+    interval: 1m
+    input_series:
+      - series: 'nv_inference_pending_request_count{namespace="triton-prod", pod="triton-0", model="resnet", version="1"}'
+        values: '10x5 64x20'
+      - series: 'nv_inference_pending_request_count{namespace="triton-prod", pod="triton-0", model="bert", version="1"}'
+        values: '64x25'
+    alert_rule_test:
+      - {eval_time: 5m, alertname: TritonModelQueueNearFull, exp_alerts: []}
+      - eval_time: 15m
+        alertname: TritonModelQueueNearFull
+        exp_alerts:
+          - exp_labels: {severity: critical, environment: prod, namespace: triton-prod, model: resnet}
+            exp_annotations:
+              summary: The queue of model resnet in triton-prod is 100% full
+              description: "A Triton pod holds 100% of model resnet's max_queue_size pending in triton-prod (threshold 80%). Requests that find the queue full get HTTP 503 and are counted in no Triton metric: clients see errors that the error-ratio and SLO alerts cannot see."
+              runbook_url: https://github.com/example-org/triton-obs/blob/main/docs/runbooks.md#tritonmodelqueuenearfull
+"""
+
+
+def _queue_full_promtool(project: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    rule = yaml.safe_load((project / "out/prod/prometheusrule-triton.yaml").read_text())
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rule["spec"], sort_keys=False))
+    (tmp_path / "q.test.yaml").write_text(QUEUE_FULL_TEST)
+    return _promtool("test", "rules", "q.test.yaml", cwd=tmp_path)
+
+
+def test_a_full_queue_in_prod_pages_with_the_cap_from_the_caps_file(project, tmp_path):
+    """prod has no `models:`: without a cap no queue rule existed, and a queue full at 64 (503s,
+    counted nowhere) paged nobody. The caps file gen doctor writes gives the cap."""
+    before = _queue_full_promtool(project, tmp_path)
+    assert before.returncode != 0  # no rule, nothing fires: the case the caps file fixes
+    (project / "queue-caps.yaml").write_text("prod:\n  resnet: 64\n")
+    assert run_gen("build", cwd=project).returncode == 0
+    after = _queue_full_promtool(project, tmp_path)
+    assert after.returncode == 0, after.stdout + after.stderr
+    # bert's cap is unknown: no rule reads it, and validate says so (test_validate_static).
+    assert "bert" not in (project / "out/prod/prometheusrule-triton.yaml").read_text()
+    # The dashboard shows the fill of the capped queue too.
+    assert "{{model}} (cap 64)" in (project / "out/grafana/prod/triton-prod.json").read_text()
+
+
+def test_gen_alerts_takes_a_caps_file_and_the_settings_cap_wins(project, tmp_path):
+    caps = tmp_path / "caps.yaml"
+    caps.write_text("prod:\n  resnet: 64\ndev:\n  simple_model: 12345\n")
+    result = run_gen("alerts", "--queue-caps", str(caps), cwd=project)
+    assert result.returncode == 0, result.stderr
+    prod = (project / "out/prod/prometheusrule-triton.yaml").read_text()
+    assert 'namespace_model:nv_inference_pending_request_count:max{namespace="triton-prod", model="resnet"} / 64' in prod
+    dev = (project / "out/dev/prometheusrule-triton.yaml").read_text()
+    # dev's settings say simple_model's cap is 64: the settings win over a file.
+    assert "/ 64 >= 0.8" in dev and "12345" not in dev
+
+
+@pytest.mark.parametrize("text, message", [
+    ("prod: [resnet]\n", "queue-caps.yaml: prod: expected a mapping of model names to max_queue_size"),
+    ("prod:\n  resnet: 0\n", "queue-caps.yaml: prod.resnet: max_queue_size must be a whole number from 1 to 1000000000, got 0"),
+    ("prod:\n  resnet: '64'\n", "queue-caps.yaml: prod.resnet: max_queue_size must be a whole number"),
+    ("prod: {resnet: 64\n", "queue-caps.yaml: not valid YAML at line"),
+])
+def test_a_bad_caps_file_is_one_line_and_exit_2(project, text, message):
+    (project / "queue-caps.yaml").write_text(text)
+    before = (project / "out/prod/prometheusrule-triton.yaml").read_bytes()
+    result = run_gen("build", cwd=project)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (project / "out/prod/prometheusrule-triton.yaml").read_bytes() == before

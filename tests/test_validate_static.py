@@ -18,8 +18,17 @@ def test_committed_out_is_clean():
     result = run_gen("validate", "--format", "json", cwd=REPO)
     assert result.returncode == 0, result.stdout
     report = json.loads(result.stdout)
-    assert report["counts"] == {"error": 0, "warning": 0, "info": 0}
+    # One true warning: prod's settings know no queue cap (the example has none to know).
+    assert [(f["check"], f["object"]) for f in report["findings"]] == [("queue-caps", "prod: queue caps")]
+    assert report["counts"] == {"error": 0, "warning": 1, "info": 0}
     assert report["ok"] is True
+
+
+def test_queue_caps_unknown_is_said_and_a_caps_file_silences_it(project):
+    (project / "queue-caps.yaml").write_text("prod:\n  resnet: 64\n")
+    assert run_gen("build", cwd=project).returncode == 0
+    report = json.loads(run_gen("validate", "--format", "json", cwd=project).stdout)
+    assert [f for f in report["findings"] if f["check"] == "queue-caps"] == []
 
 
 def _dashboard(project: Path) -> tuple[Path, dict]:
@@ -177,3 +186,13 @@ def test_inventory_reads_everything_in_out():
     assert sorted(d.uid for d in inv.dashboards) == ["triton-dev", "triton-prod"]
     assert {q.kind for q in inv.queries("dev")} == {"panel", "variable", "annotation", "alert", "record"}
     assert static.run(inv) == []
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("15d", 15 * 86400), ("1y2w", 365 * 86400 + 14 * 86400), ("10d or 50GiB", 10 * 86400),
+    ("50GiB", None), ("1M", 31 * 86400), ("12h", 12 * 3600), ("", None),
+])
+def test_retention_as_servers_write_it(text, seconds):
+    from gen.validate.live import retention_seconds
+
+    assert retention_seconds(text) == seconds

@@ -185,6 +185,42 @@ class PrometheusClient:
         targets = data.get("activeTargets") if isinstance(data, dict) else None
         return [t for t in targets if isinstance(t, dict)] if isinstance(targets, list) else []
 
+    def retention(self) -> tuple[str | None, str]:
+        """How long the server keeps samples, as it says it ("10d"), and where that was read; or
+        None and why it is not known. Prometheus: runtime info (storageRetention, "15d or 50GiB")
+        or its flags; VictoriaMetrics: -retentionPeriod on /flags (a bare number is months)."""
+        import requests
+
+        try:
+            info = self._get("/api/v1/status/runtimeinfo")
+            if isinstance(info, dict) and info.get("storageRetention"):
+                return str(info["storageRetention"]), "/api/v1/status/runtimeinfo storageRetention"
+        except (QueryError, UserError):
+            pass
+        try:
+            flags = self._get("/api/v1/status/flags")
+            if isinstance(flags, dict) and flags.get("storage.tsdb.retention.time") not in (None, "", "0s"):
+                return str(flags["storage.tsdb.retention.time"]), "/api/v1/status/flags storage.tsdb.retention.time"
+        except (QueryError, UserError):
+            pass
+        # VictoriaMetrics: /flags lists only the flags that were set; its own /metrics has them all.
+        import re
+
+        for path, pattern in (("/flags", r'^-retentionPeriod="?([^"\s]+)"?$'),
+                              ("/metrics", r'^flag\{name="retentionPeriod", value="([^"]+)"')):
+            try:
+                response = self.session.get(self.url + path, headers=self._headers, auth=self._auth,
+                                            timeout=self.timeout, verify=self.session.verify)
+            except requests.exceptions.RequestException as exc:
+                return None, f"{path} unreachable ({_reason(exc)})"
+            if response.status_code != 200:
+                continue
+            found = re.search(pattern, response.text, re.M)
+            if found:
+                value = found.group(1)
+                return (f"{value}M" if value.isdigit() else value), f"{path} retentionPeriod (VictoriaMetrics)"
+        return None, "the server says it neither in its runtime info, its flags, /flags nor /metrics"
+
     def rules(self) -> list[dict]:
         """The rule groups Prometheus has loaded, with each rule's health and last error."""
         return (self._get("/api/v1/rules") or {}).get("groups") or []

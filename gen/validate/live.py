@@ -205,6 +205,80 @@ def check_windows(ctx: Context) -> list[Finding]:
     return found
 
 
+# VictoriaMetrics writes a bare number of months ("1" is 31 days); M is its month.
+RETENTION_UNITS = {**DURATION_UNITS, "M": 31 * 86400}
+
+
+def retention_seconds(text: str) -> float | None:
+    """"15d", "1y2w", "10d or 50GiB" (time and size: the time part), "12M" (months); None for
+    a size only ("50GiB"), whose time depends on the ingest."""
+    for part in text.split(" or "):
+        part = part.strip()
+        pieces = re.findall(r"(\d+)(ms|s|m|h|d|w|y|M)", part)
+        if pieces and "".join(n + u for n, u in pieces) == part:
+            return float(sum(int(n) * RETENTION_UNITS[u] for n, u in pieces))
+    return None
+
+
+def _longest_windows(ctx: Context) -> list[tuple[float, str, str]]:
+    """(seconds, window as written, object) of every range the environment's rules and panels read."""
+    found = []
+    items = [(q.object, q.expr) for q in _env_queries(ctx) if q.kind != "variable"]
+    items += [(r.object, r.rule.get("expr", "")) for r in ctx.inventory.rules if r.env == ctx.env.name]
+    for obj, expr in items:
+        try:
+            ast = parse(ctx.prepare(expr))
+        except ValueError:
+            continue
+        for text, window in promql_ast.matrix_ranges(ast):
+            found.append((window, text, obj))
+    return sorted(found, key=lambda item: (-item[0], item[2]))
+
+
+def check_retention(ctx: Context) -> list[Finding]:
+    """The longest window a rule or panel reads against what the server keeps: a 30-day budget
+    over 10 days of data (kube-prometheus-stack's default) forgets failures and overstates it."""
+    obj = f"{ctx.env.name}: retention"
+    windows = _longest_windows(ctx)
+    if not windows:
+        return []
+    kept, source = ctx.client.retention()
+    if kept is None:
+        return [Finding(INFO, obj, f"retention not checked: {source}", hint="compare the server's retention with "
+                        f"the longest window the rules read ({windows[0][1]}) by hand", check="live-retention")]
+    kept_s = retention_seconds(kept)
+    if kept_s is None:
+        return [Finding(INFO, obj, f"retention not checked: the server keeps data by size only ({kept}, {source})",
+                        check="live-retention")]
+    longest_s, text, _ = windows[0]
+    if kept_s >= longest_s:
+        return []
+    short = [w for w in windows if w[0] > kept_s]
+    named = ", ".join(sorted({o for _, _, o in short})[:3])
+    more = len({o for _, _, o in short}) - 3
+    return [Finding(WARNING, obj, f"the server keeps {kept} ({source}), but {len({o for _, _, o in short})} rules and "
+                    f"panels read windows up to [{text}] ({named}{f' and {more} more' if more > 0 else ''}): over "
+                    "those, data older than the retention is gone, and a budget over the whole window is overstated",
+                    hint=f"raise the retention to at least {text} (kube-prometheus-stack: "
+                         "prometheus.prometheusSpec.retention), or shorten slo.window", check="live-retention")]
+
+
+def check_queue_caps(ctx: Context) -> list[Finding]:
+    """Each model Triton serves in the namespace whose queue cap is unknown: a full queue answers
+    503 and moves no counter, so for it nothing alerts."""
+    try:
+        served = ctx.query(f'group by (model) (nv_inference_request_success{{namespace="{ctx.ns}"}})')
+    except QueryError as exc:
+        return [Finding(ERROR, f"{ctx.env.name}: queue caps", f"query failed: {exc}", check="live-queue-caps")]
+    unknown = sorted({s["metric"].get("model", "") for s in served} - {
+        m for m, settings in ctx.env.models.items() if settings.max_queue_size})
+    return [Finding(WARNING, f"{ctx.env.name}: model {model}", "queue cap unknown: if its queue is capped "
+                    "(max_queue_size), a full queue answers HTTP 503, counted by no metric, and no alert fires",
+                    hint="gen doctor --triton-url URL --write-queue-caps reads every model's cap from Triton "
+                         f"(then gen build); or set models.{model}.max_queue_size", check="live-queue-caps")
+            for model in unknown if model]
+
+
 def check_metrics(ctx: Context) -> list[Finding]:
     metadata = ctx.client.metadata()
     ctx.metric_types = {name: (entries[0].get("type") or "") for name, entries in metadata.items() if entries}
@@ -231,9 +305,12 @@ def check_metrics(ctx: Context) -> list[Finding]:
                                     hint=f"the PrometheusRule needs the label release={ctx.env.prometheus_release}; "
                                          "or no traffic yet", check="live-metric")]
                 if KUBERNETES_METRICS.match(metric):
-                    # Information, as the optional metrics: Triton's own alerts do not need it.
-                    return [Finding(INFO, obj, "absent: it comes from kube-state-metrics or cAdvisor "
-                                    "(kube-prometheus-stack); the alerts and dashboard panels reading it are blind",
+                    # A warning, not an error: Triton's own alerts work without it; these are blind.
+                    readers = sorted({r.name for r in ctx.inventory.rules if r.env == ctx.env.name and r.is_alert
+                                      and re.search(rf"\b{metric}\b", r.rule.get("expr", ""))})
+                    blind = f"the alerts reading it ({', '.join(readers)}) and" if readers else "the"
+                    return [Finding(WARNING, obj, "absent: it comes from kube-state-metrics or cAdvisor "
+                                    f"(kube-prometheus-stack); {blind} dashboard panels reading it are blind",
                                     hint="scrape kube-state-metrics and the kubelet's cAdvisor endpoint",
                                     check="live-metric")]
                 if OPTIONAL_METRICS.match(metric):
@@ -395,6 +472,8 @@ LIVE_CHECKS: list[tuple[str, Callable[[Context], list[Finding]]]] = [
     ("live-panel", check_panels),
     ("live-annotation", check_annotations),
     ("live-rule", check_rules),
+    ("live-retention", check_retention),
+    ("live-queue-caps", check_queue_caps),
 ]
 
 

@@ -338,6 +338,29 @@ def alert_labels_kept(inv: Inventory, settings) -> list[Finding]:
     return found
 
 
+@check("queue-caps")
+def queue_caps(inv: Inventory, settings) -> list[Finding]:
+    """An environment where no model's queue cap is known: a full queue answers HTTP 503, which
+    no Triton metric counts, and no queue-full rule exists. Said, never silent."""
+    if settings is None:
+        return []
+    found = []
+    for name in inv.envs():
+        env = settings.environments.get(name)
+        if env is None or any(model.max_queue_size for model in env.models.values()):
+            continue
+        source = f"models.<model>.max_queue_size, or {env.queue_caps_file}" if env.queue_caps_file else \
+            "models.<model>.max_queue_size"
+        found.append(Finding(
+            WARNING, f"{name}: queue caps",
+            f"no model's queue cap is known ({source}): TritonModelQueueNearFull is not generated, and a full "
+            "queue (HTTP 503, counted by no metric) alerts nothing",
+            hint=f"gen doctor --env {name} --triton-url URL --write-queue-caps, then gen build (models without a "
+                 "queue cap need nothing); with --prometheus-url, validate names each model served without one",
+            check="queue-caps"))
+    return found
+
+
 # -- manifests ----------------------------------------------------------------------------------
 
 @check("manifests")

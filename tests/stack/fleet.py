@@ -93,6 +93,8 @@ class KubernetesShape:
     pods: list[str]
     other_pod: str = "client-0"
     started: float = field(default_factory=time.time)
+    # Pods kube-state-metrics reports not Ready (scraped all the same, as a failed model load leaves them).
+    unready: set[str] = field(default_factory=set)
 
     def text(self) -> str:
         t = time.time() - self.started
@@ -103,7 +105,8 @@ class KubernetesShape:
                  "# TYPE container_memory_working_set_bytes gauge",
                  "# TYPE kube_pod_container_resource_limits gauge",
                  "# TYPE kube_pod_container_status_restarts_total counter",
-                 "# TYPE kube_deployment_spec_replicas gauge"]
+                 "# TYPE kube_deployment_spec_replicas gauge",
+                 "# TYPE kube_pod_status_ready gauge"]
         for pod, container, cores in [*((p, "triton", 1.5) for p in self.pods), (self.other_pod, "client", 3.0)]:
             main = _labels(namespace=ns, pod=pod, container=container)
             # cAdvisor's pod-level cgroup (container="") repeats the sum: a query must not count it twice
@@ -115,6 +118,10 @@ class KubernetesShape:
             lines.append(f'kube_pod_container_resource_limits{_labels(namespace=ns, pod=pod, container=container, resource="cpu", unit="core")} 2')
             lines.append(f'kube_pod_container_resource_limits{_labels(namespace=ns, pod=pod, container=container, resource="memory", unit="byte")} 4000000000')
             lines.append(f"kube_pod_container_status_restarts_total{main} 1")
+            # As kube-state-metrics writes it: one series per condition, 1 on the one that holds.
+            ready = pod not in self.unready
+            for condition, value in (("true", ready), ("false", not ready), ("unknown", False)):
+                lines.append(f"kube_pod_status_ready{_labels(namespace=ns, pod=pod, condition=condition)} {int(value)}")
         lines.append(f"kube_deployment_spec_replicas{_labels(namespace=ns, deployment='triton')} {len(self.pods)}")
         return "\n".join(lines) + "\n"
 

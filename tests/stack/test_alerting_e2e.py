@@ -197,12 +197,13 @@ def test_alerts_reach_alertmanager_as_triton_fails(tmp_path):
 def test_validate_names_the_missing_kubernetes_exporters(prometheus_dev_without_kubernetes):
     prometheus_dev = prometheus_dev_without_kubernetes
     """The pod and replica alerts read kube-state-metrics and cAdvisor; on a Prometheus without
-    them (this one), `gen validate` says so, as information, without failing."""
+    them (this one), `gen validate` says so, as a warning naming the blind alerts, without failing."""
     result = run_gen("validate", "--prometheus-url", prometheus_dev.url, "--env", "dev", "--format", "json", cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     findings = {f["object"]: f for f in json.loads(result.stdout)["findings"]}
     for metric in ("kube_deployment_spec_replicas", "container_cpu_cfs_periods_total",
                    "kube_pod_container_status_restarts_total"):
         finding = findings[f"dev: metric {metric}"]
-        assert finding["severity"] == "info"
+        assert finding["severity"] == "warning"
         assert finding["message"].startswith("absent: it comes from kube-state-metrics or cAdvisor")
+    assert "TritonReplicasMissing" in findings["dev: metric kube_pod_status_ready"]["message"]

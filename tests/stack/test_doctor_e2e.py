@@ -172,6 +172,44 @@ def test_the_checklist(stack, tmp_path):
           ", ".join(f"{s['step']} {s['seconds']:.3f}s" for s in report["steps"]))
 
 
+def test_queue_caps_read_from_triton_and_written_for_the_rules(stack, tmp_path):
+    """prod's settings know no queue cap; Triton's configuration of simple_model says 64. The
+    doctor says a full queue would alert nothing, writes the cap with --write-queue-caps, and the
+    next build pages on a full queue."""
+    from tests.conftest import copy_project
+    from tests.stack.triton_repository_app import SIMPLE_QUEUE_CAP
+
+    triton, _, _ = stack
+    project = copy_project(tmp_path / "project")
+
+    def run(*args: str):
+        result = run_gen("doctor", "--env", "prod", "--format", "json", "--triton-url", triton.http_url, *args,
+                         cwd=project, env={"KUBECONFIG": "/nonexistent"})
+        assert "Traceback" not in result.stderr, result.stderr
+        return result, json.loads(result.stdout)
+
+    _, report = run()
+    caps = by_object(report, "triton-queue-caps")
+    simple = caps["model simple_model"]
+    assert simple["status"] == "warn", simple
+    assert f"max_queue_size {SIMPLE_QUEUE_CAP}, unknown to the settings" in simple["reason"]
+    assert "--write-queue-caps" in simple["hint"]
+    # Python-backend models without dynamic batching: unbounded, nothing to page on.
+    assert not (project / "queue-caps.yaml").exists()
+
+    _, report = run("--write-queue-caps")
+    assert by_object(report, "triton-queue-caps")["model simple_model"]["status"] == "pass"
+    assert yaml.safe_load((project / "queue-caps.yaml").read_text()) == {"prod": {"simple_model": SIMPLE_QUEUE_CAP}}
+    assert run_gen("build", cwd=project).returncode == 0
+    rules = (project / "out/prod/prometheusrule-triton.yaml").read_text()
+    assert f'model="simple_model"}} / {SIMPLE_QUEUE_CAP} >= 0.8' in rules
+
+    # dev's settings say 64 already: the doctor agrees, and writes nothing it does not need.
+    _, report = doctor(stack)
+    assert by_object(report, "triton-queue-caps")["model simple_model"]["status"] == "pass"
+    assert "as the settings know it" in by_object(report, "triton-queue-caps")["model simple_model"]["reason"]
+
+
 def test_a_running_pod_that_prometheus_does_not_scrape(stack, tmp_path):
     """kubectl (a fake answering with recorded objects) lists two pods; Prometheus scrapes one."""
     from tests.fake_kubectl import cluster, fake_kubectl

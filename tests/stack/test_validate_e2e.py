@@ -37,7 +37,7 @@ def test_every_panel_returns_data_and_every_rule_evaluates(prometheus_dev):
     empty = sorted({f["object"].split(" / ", 1)[1].rsplit(" / ", 1)[0] for f in panels})
     # The error budget reads SLO windows recorded every 5 minutes or hourly: on a Prometheus
     # started a minute ago they may not exist yet, and the hint says so.
-    budget = {"panel 'Error budget left'", "panel 'Error budget burn rate'"}
+    budget = {"panel 'Error budget left (30d)'", "panel 'Error budget burn rate'", "panel 'Budget data covers'"}
     assert all("recorded every" in f["hint"] for f in panels if any(b in f["object"] for b in budget)), panels
     empty = [panel for panel in empty if panel not in budget]
     assert empty == ["panel 'Cache hit and miss time'", "panel 'Cache hit ratio'", "panel 'GPU energy per inference'",
@@ -47,6 +47,16 @@ def test_every_panel_returns_data_and_every_rule_evaluates(prometheus_dev):
     assert _live(report, "live-variable") == []
     # Every query of the dev dashboard and rules ran.
     assert report["queries"] > 60
+    # Prometheus keeps 15 days by default; the budget reads 30: said, with where it was read.
+    (retention,) = _live(report, "live-retention")
+    assert retention["severity"] == "warning", retention
+    assert retention["message"].startswith("the server keeps 15d (/api/v1/status/runtimeinfo storageRetention)")
+    assert "windows up to [30d]" in retention["message"] and "prometheusSpec.retention" in retention["hint"]
+    # The models this Triton serves whose queue cap dev's settings do not know: each named.
+    caps = {f["object"] for f in _live(report, "live-queue-caps")}
+    assert caps and "dev: model simple_model" not in caps, caps
+    assert all(f["severity"] == "warning" and "--write-queue-caps" in f["hint"]
+               for f in _live(report, "live-queue-caps"))
 
 
 def test_missing_namespace_label_is_an_error(prometheus_no_namespace):
@@ -58,9 +68,9 @@ def test_missing_namespace_label_is_an_error(prometheus_no_namespace):
     assert "carry no namespace label" in target["hint"]
     missing = {f["object"] for f in _live(report, "live-metric", "error") if "not with namespace" in f["message"]}
     assert "dev: metric nv_inference_request_success" in missing
-    # This Prometheus scrapes no cAdvisor / kube-state-metrics: information naming where they come from.
+    # This Prometheus scrapes no cAdvisor / kube-state-metrics: a warning naming where they come from.
     kube = [f for f in _live(report, "live-metric") if f["object"].startswith("dev: metric container_")]
-    assert kube and all(f["severity"] == "info" and "kube-prometheus-stack" in f["message"] for f in kube)
+    assert kube and all(f["severity"] == "warning" and "kube-prometheus-stack" in f["message"] for f in kube)
     assert any(f["severity"] == "error" for f in _live(report, "live-variable"))
 
 
@@ -87,6 +97,8 @@ def test_victoria_metrics(victoria_metrics_dev):
     panels = _live(report, "live-panel")
     assert all(f["severity"] == "info" for f in panels), [f for f in panels if f["severity"] != "info"]
     assert _live(report, "live-rule", "error") == []
+    # VictoriaMetrics keeps a month by default (-retentionPeriod=1, read from /flags): enough.
+    assert _live(report, "live-retention") == [], _live(report, "live-retention")
 
 
 def test_table_output_and_summary(prometheus_dev):

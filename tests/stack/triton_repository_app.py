@@ -3,7 +3,8 @@
 
 Triton runs in explicit model-control mode (pytriton always does), on 127.0.0.1 only:
 
-  simple_model     bound through pytriton and loaded: ONNX [1,4] float, OUTPUT = 2 * INPUT
+  simple_model     bound through pytriton and loaded: ONNX [1,4] float, OUTPUT = 2 * INPUT; dynamic
+                   batching with max_queue_size 64 (SIMPLE_QUEUE_CAP), as dev's settings know it
   spare_model      a Python-backend model written into the repository and never loaded: explicit
                    mode loads nothing by itself, someone must call POST .../spare_model/load
   mismatch_model   a Python-backend model serving an ONNX file whose input is [1,4] while its
@@ -27,6 +28,8 @@ import sysconfig
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+SIMPLE_QUEUE_CAP = 64
 
 MODEL_PY = '''\
 """Serves model.onnx with onnxruntime; refuses a config whose dims disagree with the graph."""
@@ -108,7 +111,7 @@ def main() -> None:
     _ensure_library_path()
 
     import numpy as np
-    from pytriton.model_config import ModelConfig, Tensor
+    from pytriton.model_config import DynamicBatcher, ModelConfig, QueuePolicy, Tensor
     from pytriton.triton import Triton, TritonConfig, TritonLifecyclePolicy, TritonSecurityConfig
 
     import onnxruntime
@@ -131,10 +134,14 @@ def main() -> None:
         triton_lifecycle_policy=TritonLifecyclePolicy(launch_triton_on_startup=True, local_model_store=True),
         security_config=TritonSecurityConfig(restricted_endpoints=[]),
     ) as triton:
+        # Batches of one request ([1, 4]), queued up to the cap the doctor reads back from
+        # GET /v2/models/simple_model/config.
+        queued = ModelConfig(batching=True, max_batch_size=1,
+                             batcher=DynamicBatcher(default_queue_policy=QueuePolicy(max_queue_size=SIMPLE_QUEUE_CAP)))
         triton.bind(model_name="simple_model", infer_func=simple,
-                    inputs=[Tensor(name="INPUT", dtype=np.float32, shape=(1, 4))],
-                    outputs=[Tensor(name="OUTPUT", dtype=np.float32, shape=(1, 4))],
-                    config=ModelConfig(batching=False))
+                    inputs=[Tensor(name="INPUT", dtype=np.float32, shape=(4,))],
+                    outputs=[Tensor(name="OUTPUT", dtype=np.float32, shape=(4,))],
+                    config=queued)
         repository = args.workspace / "model-store"
         write_python_model(repository, "spare_model", [1, 4], onnx_bytes)
         write_python_model(repository, "mismatch_model", [4], onnx_bytes)
