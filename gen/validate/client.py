@@ -204,7 +204,12 @@ class PrometheusClient:
         except (QueryError, UserError):
             pass
         # VictoriaMetrics: /flags lists only the flags that were set; its own /metrics has them all.
+        # Behind a path prefix (vmselect, a global view) these are not the storage's: not asked.
         import re
+        from urllib.parse import urlsplit
+
+        if urlsplit(self.url).path.strip("/"):
+            return None, "behind a path prefix, the storage's retention is not visible to its query API"
 
         for path, pattern in (("/flags", r'^-retentionPeriod="?([^"\s]+)"?$'),
                               ("/metrics", r'^flag\{name="retentionPeriod", value="([^"]+)"')):

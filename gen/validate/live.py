@@ -29,8 +29,9 @@ OPTIONAL_METRICS = re.compile(
 # and replica alerts and the dashboard's Pods row read them. Absent (a Prometheus without
 # kube-prometheus-stack's exporters): those are blind, the rest works.
 KUBERNETES_METRICS = re.compile(r"^(kube_|container_)")
-# Series whose absence is normal: ALERTS exists only while an alert is pending or firing.
-ABSENCE_NORMAL = {"ALERTS", "ALERTS_FOR_STATE"}
+# Series whose absence is normal: ALERTS exists only while an alert is pending or firing, and
+# kube-state-metrics writes a container's last termination reason only once one has terminated.
+ABSENCE_NORMAL = {"ALERTS", "ALERTS_FOR_STATE", "kube_pod_container_status_last_terminated_reason"}
 PANEL_WINDOW_S = 15 * 60  # a panel "returns data" when its range query over this window has points
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 

@@ -46,7 +46,10 @@ def _not_rules(report, severity):
 def test_validate_finds_both_clusters_and_data_for_every_panel(global_view, fleet_project):
     result, report = _validate(fleet_project, global_view.url)
     assert report is not None, result.stderr
-    assert _not_rules(report, "error") == [] and _not_rules(report, "warning") == [], report["findings"]
+    # True warnings aside: the retention (15 days, the budget reads 30) and models without a known
+    # queue cap, which tests/stack/test_validate_e2e.py checks.
+    warnings = [f for f in _not_rules(report, "warning") if f["check"] not in ("live-retention", "live-queue-caps")]
+    assert _not_rules(report, "error") == [] and warnings == [], report["findings"]
     (targets,) = _live(report, "live-targets")
     assert targets["message"] == "Triton targets in 2 cluster(s): cluster-a, cluster-b"
     # Panels: every one has data at All and at each cluster; only optional series (GPU, response
@@ -54,7 +57,7 @@ def test_validate_finds_both_clusters_and_data_for_every_panel(global_view, flee
     panels = _live(report, "live-panel")
     assert panels and all(f["severity"] == "info" for f in panels), panels
     # The error budget reads SLO windows recorded every 5 minutes or hourly: not there yet either.
-    assert all(any(word in f["object"] for word in ("GPU", "Cache", "first response", "Error budget"))
+    assert all(any(word in f["object"] for word in ("GPU", "Cache", "first response", "Error budget", "Budget data"))
                for f in panels), panels
     at_all = {f["object"] for f in panels if "(cluster=" not in f["object"]}
     for name in FLEET_CLUSTERS:
