@@ -12,6 +12,7 @@ label matchers and the grouping are the same on every panel:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from grafanalib.core import (
     GridPos,
@@ -52,6 +53,47 @@ NS_MODEL = 'namespace=~"$namespace", model=~"$model"'
 # external labels, so the same dashboard works there and on the global view.
 ALL_INCLUDING_UNLABELLED = ".*"
 ALL = ".+"
+
+
+class _Delete:
+    """In `patched` changes: the field goes."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE = _Delete()
+
+
+@dataclass(frozen=True)
+class Patched:
+    """A grafanalib object with changes to its JSON that grafanalib cannot express: a value
+    replaces, a dict is merged, DELETE removes (what `gen import` writes where needed)."""
+
+    item: Any
+    changes: dict
+
+    def to_json_data(self) -> Any:
+        data = self.item.to_json_data()
+        return _apply(data, self.changes)
+
+
+def _apply(data: Any, changes: dict) -> Any:
+    if hasattr(data, "to_json_data"):
+        data = data.to_json_data()
+    out = dict(data)
+    for key, value in changes.items():
+        if value is DELETE:
+            out.pop(key, None)
+        elif isinstance(value, dict) and key in out and (isinstance(out[key], dict) or hasattr(out[key], "to_json_data")):
+            out[key] = _apply(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def patched(item: Any, changes: dict) -> Patched:
+    return Patched(item, changes)
 
 
 def uid_for(name: str, env: Environment) -> str:

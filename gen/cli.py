@@ -50,7 +50,9 @@ def _main(
 
 
 def _function(module: str, name: str):
-    return getattr(importlib.import_module(f"gen.commands.{module}"), name)
+    # `import` is a keyword: its function is `import_`, PEP 8's way.
+    loaded = importlib.import_module(f"gen.commands.{module}")
+    return getattr(loaded, name, None) or getattr(loaded, f"{name}_")
 
 
 # Every command, in --help's order: the module under gen/commands/ that holds it (as a function of
@@ -65,6 +67,7 @@ COMMANDS = {
     "diff": ("diff", epilogs.DIFF),
     "doctor": ("doctor", epilogs.DOCTOR),
     "preview": ("preview", epilogs.PREVIEW),
+    "import": ("importing", epilogs.IMPORT),
 }
 
 

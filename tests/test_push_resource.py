@@ -340,7 +340,7 @@ def test_gen_diff_against_grafana(grafana, project):
     grafana.edit_in_ui("triton-dev", lambda d: d["panels"].pop(1))
     result = diff(grafana, "--env", "dev", cwd=project)
     assert result.returncode == 1
-    assert "  + panel 'Inferences in range' (row Overview) added at row Overview, x=0 y=1 w=6 h=4" in result.stdout
+    assert "  + panel 'Inferences in range' (row Overview) added at row Overview, x=0 y=1 w=4 h=4" in result.stdout
     report = json.loads(diff(grafana, "--env", "dev", "--format", "json", cwd=project).stdout)
     assert report["differ"] is True
     assert report["dashboards"][0]["changes"][0]["kind"] == "panel-added"

@@ -120,3 +120,14 @@ Example:
 
 def render(name: str) -> str:
     return _RENDER.format(name=name)
+
+IMPORT = f"""{EXIT_CODES}
+
+\b
+Environment variables:
+{SETTINGS_ENV}
+
+\b
+Example:
+  gen import nvidia-triton.json --name triton_nvidia --env-variables
+"""

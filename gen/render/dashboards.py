@@ -25,6 +25,8 @@ from gen.settings import Environment, Settings
 PACKAGE = "dashboards"
 FUNCTION = "dashboard"
 MAX_UID_LENGTH = 40  # Grafana rejects longer uids
+# Panels that show no query's data (validate's panel-no-targets knows them too).
+PANELS_WITHOUT_QUERIES = ("row", "text", "news", "dashlist", "alertlist", "annolist")
 UID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 SIDECAR_LABEL = {"grafana_dashboard": "1"}
 _ORJSON_OPTIONS = OPT_INDENT_2 | OPT_SORT_KEYS | OPT_APPEND_NEWLINE
@@ -71,7 +73,7 @@ def _check(built: BuiltDashboard) -> None:
         if panel.get("id") in ids:
             raise UserError(f"{where}: panel '{title}': id {panel.get('id')} is used twice")
         ids.add(panel.get("id"))
-        if panel.get("type") == "row":
+        if panel.get("type") in PANELS_WITHOUT_QUERIES:
             continue
         targets = panel.get("targets") or []
         if not targets:

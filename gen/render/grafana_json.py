@@ -44,7 +44,7 @@ _LEGACY_PANEL_KEYS = {
 _TARGET_KEYS_KEPT = {"datasource", "expr", "format", "instant", "interval", "legendFormat", "refId", "hide"}
 # Every variable carries these in Grafana's schema (the interval settings too, inert elsewhere);
 # written out so that a load and save in Grafana adds nothing.
-_TEMPLATE_DEFAULTS = {"allowCustomValue": True, "auto": False, "auto_count": 30, "auto_min": "10s", "skipUrlSync": False}
+TEMPLATE_DEFAULTS = {"allowCustomValue": True, "auto": False, "auto_count": 30, "auto_min": "10s", "skipUrlSync": False}
 # useTags & co. are Grafana 6; `definition` is a display copy of the query that Grafana's schema
 # does not have.
 _TEMPLATE_LEGACY = {"useTags", "tagsQuery", "tagValuesQuery", "definition"}
@@ -180,9 +180,14 @@ def _panel(panel: dict, inherited_datasource: Any) -> dict:
     return out
 
 
+def panel_form(panel: dict, inherited_datasource: Any) -> dict:
+    """One panel (plain JSON) in the normal form `normalise` gives it inside a dashboard."""
+    return _panel(panel, inherited_datasource)
+
+
 def _template(template: dict) -> dict:
     out = {key: value for key, value in template.items() if key not in _TEMPLATE_LEGACY}
-    for key, value in _TEMPLATE_DEFAULTS.items():
+    for key, value in TEMPLATE_DEFAULTS.items():
         out.setdefault(key, value)
     if out.get("type") == "query":
         out["datasource"] = datasource_ref(out.get("datasource"))

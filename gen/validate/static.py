@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 
 from gen import manifests_check
 from gen.findings import ERROR, INFO, WARNING, Finding
+from gen.render.dashboards import PANELS_WITHOUT_QUERIES
 from gen.promql import parse, substitute, variable_names
 from gen.settings import Settings
 from gen.settings.schema import SEVERITIES
@@ -165,7 +166,7 @@ def panel_no_targets(inv: Inventory, settings) -> list[Finding]:
     return [
         Finding(ERROR, f"{d.uid} / panel '{p.get('title')}'", "panel has no query", check="panel-no-targets")
         for d in inv.dashboards for p in _panels(d)
-        if p.get("type") not in ("text", "news", "dashlist") and not any(t.get("expr") for t in p.get("targets") or [])
+        if p.get("type") not in PANELS_WITHOUT_QUERIES and not any(t.get("expr") for t in p.get("targets") or [])
     ]
 
 
