@@ -68,6 +68,7 @@ COMMANDS = {
     "doctor": ("doctor", epilogs.DOCTOR),
     "preview": ("preview", epilogs.PREVIEW),
     "import": ("importing", epilogs.IMPORT),
+    "pull": ("pull", epilogs.PULL),
 }
 
 

@@ -131,3 +131,20 @@ Environment variables:
 Example:
   gen import nvidia-triton.json --name triton_nvidia --env-variables
 """
+
+PULL = f"""{EXIT_CODES}
+
+\b
+Environment variables:
+  GRAFANA_URL          the Grafana to read (instead of --grafana-url)
+  GRAFANA_TOKEN        service-account token (--token-file wins); a Viewer token suffices
+{SETTINGS_ENV}
+
+\b
+Exit 0: nothing differs, or --write wrote every change; 1: changes shown (without --write) or some
+only as code to paste. It never writes to Grafana.
+
+\b
+Example:
+  gen pull --grafana-url https://grafana.example.com --env dev --write && git diff dashboards/
+"""

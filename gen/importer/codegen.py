@@ -188,11 +188,12 @@ class Writer:
         return block("RowPanel", kwargs)
 
     def _textify(self, value: Any) -> Any:
-        """Strings inside plain JSON, with the environment's literals substituted."""
+        """Strings inside plain JSON, with the environment's literals substituted; keys sorted, so
+        that one dashboard always gives one text (gen pull compares texts)."""
         if isinstance(value, str) and not isinstance(value, Code):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: self._textify(v) for k, v in value.items()}
+            return {k: self._textify(value[k]) for k in sorted(value, key=str)}
         if isinstance(value, list):
             return [self._textify(v) for v in value]
         if value is DELETE_SENTINEL:

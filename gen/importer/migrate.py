@@ -28,7 +28,14 @@ def migrate(source: Source, warnings: list[str], datasource_uid: str | None = No
     """The dashboard as Grafana would load it, in the project's normal form. With
     `datasource_uid`, every Prometheus datasource points at it (`${datasource}`, --env-variables)."""
     model = copy.deepcopy(source.dashboard)
-    placeholder = _datasource_placeholder(model, source, datasource_uid)
+    source.retarget = datasource_uid is not None
+    # A panel without a datasource reads Grafana's default one; the build gives every panel the
+    # dashboard's datasource variable, which defaults to it: the variable is added for them too.
+    inherits = any(p.get("type") != "row" and p.get("datasource") is None for p in iter_panels(model))
+    placeholder = _datasource_placeholder(model, source, datasource_uid, inherits)
+    if inherits:
+        warnings.append("panels without a datasource read Grafana's default one: they now read the "
+                        "${datasource} variable, which defaults to it")
     default = {"type": "prometheus", "uid": placeholder} if placeholder else None
     for index, panel in enumerate(iter_panels(model)):
         if panel.get("type") == "graph":
@@ -51,10 +58,10 @@ def migrate(source: Source, warnings: list[str], datasource_uid: str | None = No
     return normalise(model, default_datasource=default)
 
 
-def _datasource_placeholder(model: dict, source: Source, forced: str | None) -> str | None:
+def _datasource_placeholder(model: dict, source: Source, forced: str | None, inherits: bool = False) -> str | None:
     """The uid datasource inputs (and, when forced, every Prometheus datasource) point at: the
     dashboard's datasource variable, added when the dashboard has none."""
-    if not source.inputs and not forced:
+    if not source.inputs and not forced and not inherits:
         return None
     templating = model.setdefault("templating", {}).setdefault("list", [])
     existing = next((v for v in templating if isinstance(v, dict) and v.get("type") == "datasource"), None)
@@ -69,8 +76,11 @@ def _datasource_placeholder(model: dict, source: Source, forced: str | None) -> 
 
 
 def _ref(value: Any, source: Source, placeholder: str | None, default: dict | None) -> Any:
+    """A datasource as a reference. Inputs (${DS_...}) point at the placeholder; with
+    --env-variables (source.retarget) every Prometheus datasource does."""
+    everything = placeholder is not None and source.retarget
     if isinstance(value, str):
-        if value in source.inputs or (placeholder and value not in ("-- Grafana --", "-- Mixed --", "-- Dashboard --")):
+        if value in source.inputs or (everything and value not in ("-- Grafana --", "-- Mixed --", "-- Dashboard --")):
             return {"type": source.inputs.get(value, "prometheus"), "uid": placeholder or value}
         if value.startswith("-- ") and value.endswith(" --"):
             return {"type": "datasource", "uid": value.strip("- ").lower()} if value != "-- Grafana --" else \
@@ -78,7 +88,7 @@ def _ref(value: Any, source: Source, placeholder: str | None, default: dict | No
         return {"type": "prometheus", "uid": value}
     if isinstance(value, dict):
         uid = value.get("uid")
-        if isinstance(uid, str) and (uid in source.inputs or (placeholder and value.get("type", "prometheus")
+        if isinstance(uid, str) and (uid in source.inputs or (everything and value.get("type", "prometheus")
                                                                == "prometheus")):
             return {**value, "uid": placeholder or uid}
         return value

@@ -28,6 +28,7 @@ class Source:
     shape: str  # dashboard | api-wrapper | external-export | resource
     # `${DS_PROMETHEUS}` -> the input's pluginId (prometheus), for an external export.
     inputs: dict[str, str] = field(default_factory=dict)
+    retarget: bool = False  # --env-variables: every Prometheus datasource becomes the variable
 
     @property
     def schema_version(self) -> int:

@@ -137,8 +137,8 @@ def _dropped(source: read.Source, model: dict) -> list[str]:
     def walk(have: Any, kept: Any, path: str) -> None:
         if isinstance(have, dict):
             for key, value in have.items():
-                if value in (None, "", [], {}):
-                    continue
+                if value in (None, "", [], {}) or value is False:
+                    continue  # unset, as Grafana omits it
                 where = f"{path}.{key}" if path else key
                 if not isinstance(kept, dict) or key not in kept:
                     found.append(where)
