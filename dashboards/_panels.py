@@ -88,8 +88,16 @@ def _apply(data: Any, changes: dict) -> Any:
         elif isinstance(value, dict) and key in out and (isinstance(out[key], dict) or hasattr(out[key], "to_json_data")):
             out[key] = _apply(out[key], value)
         else:
-            out[key] = value
+            # Grafanalib wrote something else here (a name where the JSON has an object): the
+            # changes' value replaces it whole, without the removals that had nothing to remove.
+            out[key] = _without_deletes(value)
     return out
+
+
+def _without_deletes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_deletes(v) for k, v in value.items() if v is not DELETE}
+    return value
 
 
 def patched(item: Any, changes: dict) -> Patched:

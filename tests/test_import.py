@@ -159,3 +159,37 @@ def test_an_existing_definition_is_never_replaced_without_force(tmp_path):
     assert forced.returncode == 0 and "def dashboard" in (project / "dashboards/shared.py").read_text()
     bad = _import(project, file, "--name", "Not-A-Module")
     assert bad.returncode == 2 and "must be a Python module name" in bad.stderr
+
+
+def _dashboard(*panels: dict) -> str:
+    return json.dumps({"title": "Edge cases", "uid": "edge", "schemaVersion": 39, "panels": list(panels),
+                       "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus"}]}})
+
+
+@pytest.mark.parametrize("panel", [
+    # A repeated panel: grafanalib's `repeat` is an object, the JSON's a variable name.
+    {"id": 1, "type": "timeseries", "title": "Per instance", "repeat": "instance", "repeatDirection": "h",
+     "gridPos": {"h": 8, "w": 12, "x": 0, "y": 0}, "targets": [{"expr": "up", "refId": "A"}]},
+    # A grid position without x (Grafana reads it as 0).
+    {"id": 2, "type": "stat", "title": "No x", "gridPos": {"h": 4, "w": 6, "y": 0},
+     "targets": [{"expr": "up", "refId": "A"}]},
+    # A datasource by uid alone, as kubernetes-mixin writes it.
+    {"id": 3, "type": "timeseries", "title": "By uid", "datasource": {"uid": "$datasource"},
+     "gridPos": {"h": 8, "w": 12, "x": 0, "y": 0},
+     "targets": [{"expr": "up", "refId": "A", "datasource": {"uid": "$datasource"}}]},
+    # A table whose footer sets part of what Grafana's defaults hold.
+    {"id": 4, "type": "table", "title": "Footer", "gridPos": {"h": 8, "w": 12, "x": 0, "y": 0},
+     "options": {"footer": {"reducer": ["sum"], "fields": ""}},
+     "targets": [{"expr": "up", "refId": "A", "format": "table", "instant": True}]},
+])
+def test_shapes_other_tools_write_round_trip(panel, tmp_path):
+    """Each made `gen import` fail (exit 3) or left a difference on kube-prometheus' dashboards."""
+    project = copy_project(tmp_path / "project")
+    file = tmp_path / "edge.json"
+    file.write_text(_dashboard(panel))
+    result = _import(project, file, "--name", "edge")
+    assert result.returncode == 0, result.stderr
+    assert "does not round-trip" not in result.stderr and "round-trips" in result.stdout
+    assert run_gen("build", cwd=project).returncode == 0
+    rendered = json.loads((project / "out/grafana/dev/edge-dev.json").read_text())
+    assert _differences(_expected(file), rendered) == []

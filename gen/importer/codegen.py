@@ -23,6 +23,10 @@ PANEL_CLASSES = {
 PATCH_IGNORED = {"pluginVersion"}
 DELETE_NAME = "DELETE"
 ANNOTATION_DEFAULTS = {"builtIn": 0, "hide": False}
+GRID_KEYS = ("h", "w", "x", "y")
+ROUNDS = 4
+# What a panel without a datasource gets in the build (gen/render/grafana_json.normalise).
+INHERITED_DATASOURCE = "${datasource}"
 MISSING = object()
 
 
@@ -96,17 +100,19 @@ class Writer:
         if p.get("id") is not None:
             kwargs.append(("id", p["id"]))
         grid = p.get("gridPos") or {}
-        if grid:
+        if all(isinstance(grid.get(k), int) for k in GRID_KEYS):  # else the patch says what it has
             self.classes.add("GridPos")
-            kwargs.append(("gridPos", block("GridPos", [(k, grid[k]) for k in ("h", "w", "x", "y") if k in grid])))
+            kwargs.append(("gridPos", block("GridPos", [(k, grid[k]) for k in GRID_KEYS])))
         datasource = p.get("datasource")
-        if isinstance(datasource, dict) and datasource.get("type", "prometheus") == "prometheus" \
-                and isinstance(datasource.get("uid"), str) and set(datasource) <= {"type", "uid"}:
+        # grafanalib writes a name as {type: prometheus, uid}: only that shape is a keyword.
+        if isinstance(datasource, dict) and datasource.get("type") == "prometheus" \
+                and isinstance(datasource.get("uid"), str) and set(datasource) == {"type", "uid"}:
             kwargs.append(("dataSource", self.text(datasource["uid"])))
         targets = [t for t in p.get("targets") or [] if isinstance(t, dict)]
         if targets:
             kwargs.append(("targets", [self.target(t) for t in targets]))
-        for key in ("interval", "timeFrom", "timeShift", "repeat"):
+        # `repeat` is grafanalib's Repeat object, not the variable's name: left to the patch.
+        for key in ("interval", "timeFrom", "timeShift"):
             if p.get(key) not in (None, ""):
                 kwargs.append((key, self.text(p[key]) if isinstance(p[key], str) else p[key]))
         if p.get("transparent"):
@@ -164,15 +170,26 @@ class Writer:
             return Code(literal(self._textify(p)))
         self.classes.add(name)
         kwargs = self.common(p) + self.specific(p)
-        code = call(name, kwargs)
-        rendered = panel_form(_plain(self.evaluate(code)), None)
-        difference = patch(rendered, p)
+        # The changes are measured on the normal form and applied to grafanalib's output before
+        # it: where the normal form fills in defaults, one more round settles what is left.
+        difference: dict = {}
+        for _ in range(ROUNDS):
+            code = self._with_changes(name, kwargs, difference)
+            extra = patch(panel_form(_plain(self.evaluate(code)), INHERITED_DATASOURCE), p)
+            if not extra:
+                break
+            difference = merge(difference, extra)
+        else:
+            code = self._with_changes(name, kwargs, difference)
+        return Code(code)
+
+    def _with_changes(self, name: str, kwargs: list, difference: dict) -> str:
         if not difference:
-            return Code(code)
+            return call(name, kwargs)
         if _has_delete(difference):
             self.helpers.update({"patched", DELETE_NAME})
-            return block("patched", [("item", Code(code)), ("changes", self._textify(difference))])
-        return block(name, kwargs + [("extraJson", self._textify(difference))])
+            return call("patched", [("item", Code(call(name, kwargs))), ("changes", self._textify(difference))])
+        return call(name, kwargs + [("extraJson", self._textify(difference))])
 
     def row(self, p: dict) -> Code:
         self.classes.add("RowPanel")
@@ -180,8 +197,9 @@ class Writer:
         if p.get("id") is not None:
             kwargs.append(("id", p["id"]))
         grid = p.get("gridPos") or {}
-        self.classes.add("GridPos")
-        kwargs.append(("gridPos", block("GridPos", [(k, grid[k]) for k in ("h", "w", "x", "y") if k in grid])))
+        if all(isinstance(grid.get(k), int) for k in GRID_KEYS):
+            self.classes.add("GridPos")
+            kwargs.append(("gridPos", block("GridPos", [(k, grid[k]) for k in GRID_KEYS])))
         if p.get("collapsed"):
             kwargs.append(("collapsed", True))
             kwargs.append(("panels", [self.panel(child) for child in p.get("panels") or []]))
@@ -262,6 +280,17 @@ def patch(have: Any, want: Any, ignored: set[str] = frozenset()) -> dict:
     for key in have:
         if key not in want and key not in ignored and key not in PATCH_IGNORED:
             out[key] = DELETE_SENTINEL
+    return out
+
+
+def merge(first: dict, second: dict) -> dict:
+    """`first`'s changes, then `second`'s on top (dicts merged, anything else replaced)."""
+    out = dict(first)
+    for key, value in second.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
     return out
 
 
