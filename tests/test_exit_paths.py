@@ -31,7 +31,8 @@ from tests.grafana_api_emulator import GrafanaEmulator
 
 TOKEN = "glsa_ExitPathsToken_0123456789abcdef"
 GEN = Path(sys.executable).with_name("gen")
-COMMANDS = ["dashboards", "alerts", "build", "validate", "push", "diff", "doctor", "preview", "alerts backtest"]
+COMMANDS = ["dashboards", "alerts", "build", "validate", "push", "diff", "doctor", "preview", "alerts backtest",
+            "pull"]
 CODES = [0, 1, 2, 3, 130, 141]
 
 
@@ -186,9 +187,9 @@ def _success(command: str, project: Path, grafana, prometheus: str) -> Case:
         return Case(["validate"], "")
     if command == "push":
         return Case(["push", "--grafana-url", grafana.url, "--env", "dev"], "", GRAFANA_ENV)
-    if command == "diff":
+    if command in ("diff", "pull"):
         _push(project, grafana)
-        return Case(["diff", "--grafana-url", grafana.url, "--env", "dev"], "", GRAFANA_ENV)
+        return Case([command, "--grafana-url", grafana.url, "--env", "dev"], "", GRAFANA_ENV)
     if command == "doctor":  # offline: a saved Prometheus object that selects what gen renders
         return Case(["doctor", "--env", "dev", "--prometheus-cr", str(SAVED_PROMETHEUS)], "")
     if command == "preview":
@@ -207,10 +208,10 @@ def _findings(command: str, project: Path, grafana, prometheus: str) -> Case:
         _push(project, grafana)
         grafana.edit_in_ui("triton-dev", lambda d: d.update(title="Triton, edited by hand"))
         return Case(["push", "--grafana-url", grafana.url, "--env", "dev"], "", GRAFANA_ENV)
-    if command == "diff":
+    if command in ("diff", "pull"):  # pull: triton.py's title is a literal, but it only prints
         _push(project, grafana)
         grafana.edit_in_ui("triton-dev", lambda d: d.update(title="Triton, edited by hand"))
-        return Case(["diff", "--grafana-url", grafana.url, "--env", "dev"], "", GRAFANA_ENV)
+        return Case([command, "--grafana-url", grafana.url, "--env", "dev"], "", GRAFANA_ENV)
     if command == "doctor":  # nothing pushed: the environment's dashboards are missing in Grafana
         return Case(["doctor", "--env", "dev", "--grafana-url", grafana.url], "", GRAFANA_ENV)
     if command == "preview":  # a query Prometheus refuses: the panel is an error
@@ -231,6 +232,9 @@ def _bad_usage(command: str, project: Path, grafana, prometheus: str) -> Case:
                     {"GRAFANA_TOKEN": "", "GRAFANA_USER": "", "GRAFANA_PASSWORD": ""})
     if command == "diff":
         return Case(["diff", "--against", "no-such-ref"], "error: ")
+    if command == "pull":
+        return Case(["pull", "--env", "dev"], "error: nothing to pull from: pass --grafana-url URL",
+                    {**GRAFANA_ENV, "GRAFANA_URL": ""})
     if command == "doctor":
         return Case(["doctor", "--env", "staging"], "error: environments.yaml: unknown environment 'staging'")
     if command == "preview":
@@ -245,7 +249,7 @@ def _interrupted(command: str, project: Path, grafana, prometheus: str) -> Case:
         (project / folder / "zz_waiting.py").write_text(SLOW_DEFINITION)
         return Case([*command.split()], message, waits_for_line="definition is waiting")
     silent = SilentServer()
-    if command in ("push", "diff"):
+    if command in ("push", "diff", "pull"):
         return Case([command, "--grafana-url", silent.url, "--env", "dev"], message, GRAFANA_ENV, silent)
     if command == "doctor":
         return Case(["doctor", "--env", "dev", "--prometheus-url", silent.url, "--timeout", "300"], message,
@@ -280,7 +284,7 @@ def test_every_documented_exit_code_is_documented_everywhere(installed_gen, comm
 @pytest.mark.parametrize("command", COMMANDS)
 def test_exit_path(installed_gen, tmp_path, grafana, prometheus, monkeypatch, command, code):
     project = copy_project(tmp_path / "project")
-    if command == "diff" and code in (0, 1, 141):
+    if command in ("diff", "pull") and code in (0, 1, 141):
         _git_init(project)
     if code == 3:
         case = _success(command, project, grafana, prometheus)
@@ -325,7 +329,7 @@ def test_exit_path(installed_gen, tmp_path, grafana, prometheus, monkeypatch, co
     if code in (2, 3, 130):  # an error says one line, and only one
         errors = [line for line in lines if line.startswith(("error:", "interrupted"))]
         assert len(errors) == 1, stderr
-    if code == 0 and command in ("validate", "push", "diff", "backtest"):
+    if code == 0 and command in ("validate", "push", "diff", "backtest", "pull"):
         assert "error:" not in stderr
 
 

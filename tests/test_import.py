@@ -193,3 +193,18 @@ def test_shapes_other_tools_write_round_trip(panel, tmp_path):
     assert run_gen("build", cwd=project).returncode == 0
     rendered = json.loads((project / "out/grafana/dev/edge-dev.json").read_text())
     assert _differences(_expected(file), rendered) == []
+
+
+def test_what_the_normal_form_drops_is_named_with_its_json_path(tmp_path):
+    """A repeated row: the project's normal form keeps a row's title, layout and panels only.
+    The import says so, path and all, instead of losing it in silence."""
+    project = copy_project(tmp_path / "project")
+    file = tmp_path / "rows.json"
+    file.write_text(json.dumps({"title": "Rows", "uid": "rows", "schemaVersion": 39, "panels": [
+        {"id": 1, "type": "row", "title": "Per cluster", "repeat": "cluster", "collapsed": False,
+         "gridPos": {"h": 1, "w": 24, "x": 0, "y": 0}, "panels": []},
+        {"id": 2, "type": "stat", "title": "Up", "gridPos": {"h": 4, "w": 6, "x": 0, "y": 1},
+         "targets": [{"expr": "up", "refId": "A"}]}]}))
+    result = _import(project, file, "--name", "rows")
+    assert result.returncode == 0, result.stderr
+    assert "warning: panels[0].repeat: not kept" in result.stderr

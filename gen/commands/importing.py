@@ -31,3 +31,5 @@ def import_(
     shown = f"dashboards/{result.name}.py"
     state = "round-trips" if not result.differences else f"{len(result.differences)} difference(s) left, above"
     typer.echo(f"wrote {shown} ({state} for environment {result.environment}); next: gen build, then gen diff")
+    if result.differences:  # written, for the person to finish: a finding, as everywhere
+        raise typer.Exit(1)

@@ -18,6 +18,9 @@ from gen.importer import codegen, migrate, read
 from gen.settings import Environment, Settings
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Fields of Grafana 5 to 7 that Grafana 8+ no longer reads (and drops when it saves): not a loss.
+LEGACY_PANEL_KEYS = {"span", "height", "minSpan", "error", "cacheTimeout", "maxDataPoints", "hideTimeOverride",
+                     "editable", "thresholdType", "repeatDirection", "maxPerRow", "repeatIteration", "scopedVars"}
 MAX_UID = 40
 
 
@@ -149,11 +152,25 @@ def _dropped(source: read.Source, model: dict) -> list[str]:
                 walk(a, b, f"{path}[{i}]")
 
     # Only where both have the same shape: migrated panels (graph -> timeseries) are said apart.
-    for index, (panel, kept) in enumerate(zip(raw.get("panels") or [], model.get("panels") or [])):
-        if isinstance(panel, dict) and panel.get("type") == kept.get("type"):
-            for i, (t, k) in enumerate(zip(panel.get("targets") or [], kept.get("targets") or [])):
-                if isinstance(t, dict):
-                    walk({key: v for key, v in t.items() if key != "datasource"}, k, f"panels[{index}].targets[{i}]")
+    def panels(model: dict):
+        for index, panel in enumerate(model.get("panels") or []):
+            yield f"panels[{index}]", panel
+            if isinstance(panel, dict) and panel.get("type") == "row":
+                for child, inner in enumerate(panel.get("panels") or []):
+                    yield f"panels[{index}].panels[{child}]", inner
+
+    kept_panels = dict(panels(model))
+    for where, panel in panels(raw):
+        kept = kept_panels.get(where)
+        if not isinstance(panel, dict) or not isinstance(kept, dict) or panel.get("type") != kept.get("type"):
+            continue
+        for key, value in panel.items():
+            if key in ("datasource", "targets", "panels") or key in LEGACY_PANEL_KEYS:
+                continue
+            walk({key: value}, kept, where)
+        for i, (t, k) in enumerate(zip(panel.get("targets") or [], kept.get("targets") or [])):
+            if isinstance(t, dict):
+                walk({key: v for key, v in t.items() if key != "datasource"}, k, f"{where}.targets[{i}]")
     return found
 
 

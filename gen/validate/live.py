@@ -366,6 +366,15 @@ def _explain_empty(ctx: Context, expr: str, cluster: str | None = None) -> str:
                 "up to that long after Prometheus loads the rules")
     if absent:
         return f"metric absent in {ctx.ns}: {', '.join(absent)}"
+    # A series recorded every few minutes may exist for one cluster and not yet for another.
+    where = f'namespace="{ctx.ns}"' + (f', {ctx.env.cluster_label}="{cluster}"' if cluster else "")
+    for name in sorted({n for n in names if n in slow}):
+        try:
+            if not ctx.query(f"count({name}{{{where}}})"):
+                return (f"optional until the first evaluation: {name} recorded every {slow[name]} has no series "
+                        f"{'for ' + cluster if cluster else 'here'} yet")
+        except QueryError:
+            break
     for selector in found:
         try:
             if not ctx.query(f"count({selector})"):
