@@ -185,6 +185,20 @@ class PrometheusClient:
         targets = data.get("activeTargets") if isinstance(data, dict) else None
         return [t for t in targets if isinstance(t, dict)] if isinstance(targets, list) else []
 
+    def started_at(self) -> float | None:
+        """When the server started (Prometheus' runtime info), in Unix seconds; None if unknown."""
+        import datetime as dt
+        import re
+
+        try:
+            info = self._get("/api/v1/status/runtimeinfo")
+            text = str((info or {}).get("startTime") or "")
+            # RFC 3339 with nanoseconds (Go): Python reads at most microseconds.
+            text = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
+            return dt.datetime.fromisoformat(text).timestamp()
+        except (QueryError, UserError, ValueError, AttributeError):
+            return None
+
     def retention(self) -> tuple[str | None, str]:
         """How long the server keeps samples, as it says it ("10d"), and where that was read; or
         None and why it is not known. Prometheus: runtime info (storageRetention, "15d or 50GiB")

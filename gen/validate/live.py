@@ -56,10 +56,18 @@ class Context:
     queries_run: int = 0
     clusters: list[str] = field(default_factory=list)  # values of the cluster label with Triton targets
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _memo: dict = field(default_factory=dict)
 
     def count(self) -> None:
         with self._lock:
             self.queries_run += 1
+
+    def started_at(self) -> float | None:
+        """The server's start, asked once."""
+        with self._lock:
+            if "started_at" not in self._memo:
+                self._memo["started_at"] = self.client.started_at()
+            return self._memo["started_at"]
 
     def query(self, expr: str) -> list[dict]:
         self.count()
@@ -366,6 +374,17 @@ def _explain_empty(ctx: Context, expr: str, cluster: str | None = None) -> str:
                 "up to that long after Prometheus loads the rules")
     if absent:
         return f"metric absent in {ctx.ns}: {', '.join(absent)}"
+    # A series recorded every few minutes or hourly, on a server up for less than two of its
+    # intervals: its first evaluations are still to come (for every cluster, or some).
+    reading_slow = sorted({n for n in names if n in slow})
+    if reading_slow:
+        import time
+
+        started = ctx.started_at()
+        if started is not None and all(time.time() - started < 2 * seconds(slow[n]) for n in reading_slow):
+            return (f"optional until the first evaluations: {', '.join(reading_slow)} recorded every "
+                    f"{', '.join(sorted({slow[n] for n in reading_slow}))}, and the server started "
+                    f"{int(time.time() - started)}s ago")
     # A series recorded every few minutes may exist for one cluster and not yet for another.
     where = f'namespace="{ctx.ns}"' + (f', {ctx.env.cluster_label}="{cluster}"' if cluster else "")
     for name in sorted({n for n in names if n in slow}):
