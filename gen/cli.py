@@ -69,6 +69,7 @@ COMMANDS = {
     "preview": ("preview", epilogs.PREVIEW),
     "import": ("importing", epilogs.IMPORT),
     "pull": ("pull", epilogs.PULL),
+    "review": ("review", epilogs.REVIEW),
 }
 
 

@@ -47,6 +47,22 @@ class History:
     overload: tuple[str, int, int] = ("llm", at(3, 14), at(3, 14, 40))
     traffic_stop: tuple[str, int, int] = ("resnet", at(4, 3), at(4, 4))
     pod_lost: tuple[str, int, int] = ("triton-1", at(5, 20), at(5, 20, 30))
+    # nv_inference_count too (inferences, = successes here): what the dashboards' variables read.
+    inference_count: bool = False
+
+    @classmethod
+    def ending(cls, end: int, **options) -> "History":
+        """The same week and incidents, ending at `end` (a whole minute) instead of WEEK_START + 7d."""
+        start = end - 7 * DAY
+        shift = start - WEEK_START
+        base = cls()
+        moved = {name: (getattr(base, name)[0], getattr(base, name)[1] + shift, getattr(base, name)[2] + shift)
+                 for name in ("error_burst", "overload", "traffic_stop", "pod_lost")}
+        return cls(start=start, end=end, **moved, **options)
+
+    @property
+    def families(self) -> list[str]:
+        return FAMILIES + (["nv_inference_count"] if self.inference_count else [])
 
     def times(self, start: int | None = None, end: int | None = None) -> range:
         return range(start if start is not None else self.start, (end if end is not None else self.end) + 1, STEP)
@@ -75,6 +91,8 @@ class History:
             for pod in self.pods:
                 counters = {"nv_inference_request_success": [], "nv_inference_request_failure": [],
                             "nv_inference_queue_duration_us": [], "nv_inference_request_duration_us": []}
+                if self.inference_count:
+                    counters["nv_inference_count"] = []
                 ok = fail = queue = duration = 0
                 for t in self.times():
                     if self.down(pod, t):
@@ -95,6 +113,8 @@ class History:
                         counters["nv_inference_request_failure"].append((t, fail))
                         counters["nv_inference_queue_duration_us"].append((t, queue))
                         counters["nv_inference_request_duration_us"].append((t, duration))
+                        if self.inference_count:
+                            counters["nv_inference_count"].append((t, ok))
                 for metric, values in counters.items():
                     extra = {"reason": "BACKEND"} if metric == "nv_inference_request_failure" else {}
                     yield metric, self.labels(pod, model, **extra), values
@@ -103,7 +123,7 @@ class History:
         """Families stay together (OpenMetrics requires it): one pass per family, so a large
         history streams instead of sitting in memory. Returns the number of samples."""
         count = 0
-        for family in FAMILIES:
+        for family in self.families:
             out.write(f"# TYPE {family} gauge\n")
             for metric, labels, values in self.series():
                 if metric != family:
@@ -125,7 +145,7 @@ class History:
         files: dict[int, TextIO] = {}
         count = 0
         try:
-            for family in FAMILIES:
+            for family in self.families:
                 for handle in files.values():
                     handle.write(f"# TYPE {family} gauge\n")
                 for metric, labels, values in self.series():

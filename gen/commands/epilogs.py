@@ -148,3 +148,17 @@ only as code to paste. It never writes to Grafana.
 Example:
   gen pull --grafana-url https://grafana.example.com --env dev --write && git diff dashboards/
 """
+
+REVIEW = f"""{EXIT_CODES}
+
+{_PROMETHEUS_ENV}
+
+\b
+Exit 1: an error-level finding in the new tree, or a changed alert that would have fired more
+than --max-new-firings times more (default: 0 for critical alerts). Without --prometheus-url,
+what needs one is listed under "Not checked", with why.
+
+\b
+Example:
+  gen review --against origin/main --prometheus-url http://localhost:9090 --env dev
+"""
