@@ -9,7 +9,7 @@ from gen.review import collect
 from gen.review.collect import PanelImages, Review, Timer
 
 PATTERNS = ("*/*.yaml", "grafana/*/*.json")
-PANEL_IMAGE = {"w": 12, "h": 8}
+PANEL_IMAGE = {"w": 24, "h": 8}  # one panel across the image
 
 
 def review(settings, envs, out_dir: Path, ref: str, report_dir: Path, client=None, shown_url: str | None = None,

@@ -6,6 +6,7 @@ the comment) in headless Chromium, its images load."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -37,9 +38,9 @@ def _rule(threshold: float) -> dict:
                                  "runbook_url": "https://example.com/runbook"}}]}]}}
 
 
-@pytest.fixture(scope="module")
-def recent_week(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("review-week")
+@contextlib.contextmanager
+def week_prometheus(workdir: Path):
+    """A real Prometheus holding the backtest's week, ending now; (server, end)."""
     end = int(time.time()) // 60 * 60
     history = History.ending(end, inference_count=True)
     with open(workdir / "week.om", "w") as handle:
@@ -51,6 +52,12 @@ def recent_week(tmp_path_factory):
     with servers.prometheus_server(workdir, [], []) as prom:
         servers.wait_for(prom.url, f'nv_inference_count{{namespace="{NAMESPACE}"}}', timeout=120)
         yield prom, end
+
+
+@pytest.fixture(scope="module")
+def recent_week(tmp_path_factory):
+    with week_prometheus(tmp_path_factory.mktemp("review-week")) as found:
+        yield found
 
 
 def _git(project: Path, *args: str) -> None:
@@ -66,8 +73,12 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 @pytest.fixture
 def branch(tmp_path):
+    return make_branch(tmp_path / "project")
+
+
+def make_branch(where: Path) -> Path:
     """The project at its base commit, and the branch's four changes in the working tree."""
-    project = copy_project(tmp_path / "project")
+    project = copy_project(where)
     for rules in (project / "out/dev").glob("prometheusrule-*.yaml"):
         rules.unlink()
     (project / "out/dev/prometheusrule-fixture.yaml").write_text(yaml.safe_dump(_rule(0.5), sort_keys=False))
