@@ -41,6 +41,7 @@ def _rule(threshold: float) -> dict:
 @contextlib.contextmanager
 def week_prometheus(workdir: Path):
     """A real Prometheus holding the backtest's week, ending now; (server, end)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     end = int(time.time()) // 60 * 60
     history = History.ending(end, inference_count=True)
     with open(workdir / "week.om", "w") as handle:
