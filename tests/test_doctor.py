@@ -65,12 +65,16 @@ def test_a_saved_object_that_is_not_a_prometheus(tmp_path):
 
 
 def test_nothing_given_skips_every_step_and_says_why():
+    """Everything skipped is not "ok" with exit 0: nothing was checked, and the doctor says so."""
     result = doctor("--env", "dev")
-    assert result.returncode == 0, result.stdout
+    assert result.returncode == 2, result.stdout
     lines = result.stdout.splitlines()
     assert "kubernetes [skipped]" in lines[0]
     assert "  skip  triton: no --triton-url (Triton's HTTP port, 8000)" in lines
-    assert lines[-1].startswith("ok: 0 passed, 0 warnings, 0 failed, 5 skipped in ")
+    assert lines[-1].startswith("nothing checked: 0 passed, 0 warnings, 0 failed, 5 skipped in ")
+    assert result.stderr.startswith("error: nothing was checked: every step was skipped")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert as_json(doctor("--env", "dev", "--format", "json"))["ok"] is False
 
 
 # -- offline: --prometheus-cr ---------------------------------------------------------------------

@@ -290,3 +290,22 @@ def test_valid_settings_do_not_import_jsonschema(tmp_path):
             f"load_settings({str(REPO / 'environments.yaml')!r}); print('jsonschema' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_new_environment_gets_every_problem_named_in_one_run(tmp_path):
+    """Adding `staging` by hand: a typo and a forgotten key are both named, the typo with the key
+    it is close to, and so is another environment's problem, in one line."""
+    def mutate(d):
+        d["environments"]["staging"] = {"namepsace": "triton-staging",
+                                        "grafana": {"folder_uid": "triton-staging", "folder_title": "Triton (staging)"}}
+        d["environments"]["dev"]["scrape_interval"] = "0s"
+
+    path = _write(tmp_path, mutate)
+    with pytest.raises(UserError) as excinfo:
+        load_settings(path)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert "environments.staging: 'namespace' is a required property" in message
+    assert "environments.staging: 'prometheus_release' is a required property" in message
+    assert "'namepsace' is not allowed (did you mean 'namespace'?)" in message
+    assert "environments.dev.scrape_interval: '0s' must be a Prometheus duration greater than zero" in message

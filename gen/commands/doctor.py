@@ -126,4 +126,10 @@ def doctor(
         typer.echo(report.as_json(result))
     else:
         typer.echo(report.table(result))
+    if not result.checked:
+        from gen.errors import UserError
+
+        # Everything skipped is not "ok": nothing was looked at.
+        raise UserError("nothing was checked: every step was skipped (see why above); give --triton-url, "
+                        "--prometheus-url, --grafana-url, --prometheus-cr FILE or a kubectl context")
     raise typer.Exit(result.exit_code)

@@ -26,7 +26,8 @@ def table(report: Report) -> str:
         if result.hint:
             lines.append(f"what to do: {result.hint}")
     c = counts(report)
-    lines.append(f"{'ok' if report.ok else 'failed'}: {c['pass']} passed, {c['warn']} warnings, {c['fail']} failed, "
+    state = "ok" if report.ok else ("failed" if report.checked else "nothing checked")
+    lines.append(f"{state}: {c['pass']} passed, {c['warn']} warnings, {c['fail']} failed, "
                  f"{c['skipped']} skipped in {report.seconds:.2f}s (environment {report.env})")
     return "\n".join(lines)
 

@@ -43,8 +43,13 @@ class Report:
     seconds: float
 
     @property
+    def checked(self) -> bool:
+        """Something was looked at: a run whose every step was skipped is not "ok"."""
+        return any(r.status != SKIPPED for s in self.steps for r in s.results)
+
+    @property
     def ok(self) -> bool:
-        return all(s.status != FAIL for s in self.steps)
+        return self.checked and all(s.status != FAIL for s in self.steps)
 
     @property
     def exit_code(self) -> int:

@@ -223,9 +223,20 @@ def _describe(error) -> str:
     if rule == "required":
         return error.message
     if rule == "additionalProperties":
-        extra = sorted(set(value) - set(error.schema.get("properties", {}))) if isinstance(value, dict) else []
+        import difflib
+
+        known = list(error.schema.get("properties", {}))
+        extra = sorted(set(value) - set(known)) if isinstance(value, dict) else []
+
+        close = {name: difflib.get_close_matches(str(name), known, n=1, cutoff=0.75) for name in extra}
+        hints = [(name, found[0]) for name, found in close.items() if found]
         names = ", ".join(repr(name) for name in extra)
-        return f"{names} {'is' if len(extra) == 1 else 'are'} not allowed" if extra else "unexpected keys"
+        if len(hints) == 1 and len(extra) == 1:
+            hint = f" (did you mean {hints[0][1]!r}?)"
+        else:
+            hint = (" (did you mean " + ", ".join(f"{right!r} for {wrong!r}" for wrong, right in hints) + "?)") if hints else ""
+        return f"{names} {'is' if len(extra) == 1 else 'are'} not allowed{hint}" if extra else "unexpected keys"
+
     if rule == "type":
         if isinstance(value, float) and not math.isfinite(value):
             return f"{shown} is not a finite number"
@@ -253,15 +264,34 @@ def _describe(error) -> str:
     return error.message
 
 
-def _validate(validator, instance: Any, file: str, prefix: str) -> None:
+# Problems named in one error, at most: a settings file with more has a bigger problem.
+MAX_PROBLEMS = 12
+
+
+def _problems(validator, instance: Any, prefix: str) -> list[str]:
+    """Every problem jsonschema finds, in words, each once, ordered by where it is."""
     errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    if errors:
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        if "propertyNames" in first.schema_path:
-            # A key itself is wrong (an environment name): say so.
-            raise UserError(f"{file}: {_key_path(prefix, first.absolute_path)}: key {_describe(first)}{more}")
-        raise UserError(f"{file}: {_key_path(prefix, first.absolute_path)}: {_describe(first)}{more}")
+    found: list[str] = []
+    for error in errors:
+        # A key itself is wrong (an environment name): say so.
+        key = "key " if "propertyNames" in error.schema_path else ""
+        item = f"{_key_path(prefix, error.absolute_path)}: {key}{_describe(error)}"
+        if item not in found:
+            found.append(item)
+    return found
+
+
+def _raise(file: str, problems: list[str]) -> None:
+    """One line naming every problem: a new environment's missing keys and typos in one run."""
+    if not problems:
+        return
+    shown = problems[:MAX_PROBLEMS]
+    more = f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""
+    raise UserError(f"{file}: " + "; ".join(shown) + more)
+
+
+def _validate(validator, instance: Any, file: str, prefix: str) -> None:
+    _raise(file, _problems(validator, instance, prefix))
 
 
 def _finite_number(checker, value: Any) -> bool:
@@ -352,15 +382,18 @@ def parse_settings(document: Any, path: Path) -> Settings:
     checker = Checker()
     validators: dict[str, Any] = {}
 
-    def validate(schema: dict, instance: Any, prefix: str) -> None:
-        """One line naming the first error, if there is one: gen.schema_check tells a valid
-        document apart fast, jsonschema finds the error and says what it is (and decides when
-        the checker is unsure)."""
+    def problems(schema: dict, instance: Any, prefix: str) -> list[str]:
+        """Every problem, in words: gen.schema_check tells a valid document apart fast,
+        jsonschema finds the errors and says what they are (and decides when the checker is
+        unsure)."""
         if _plainly_valid(checker, schema, instance):
-            return
+            return []
         if id(schema) not in validators:
             validators[id(schema)] = _validator_class()(schema)
-        _validate(validators[id(schema)], instance, file, prefix)
+        return _problems(validators[id(schema)], instance, prefix)
+
+    def validate(schema: dict, instance: Any, prefix: str) -> None:
+        _raise(file, problems(schema, instance, prefix))
 
     validate(settings_schema.DOCUMENT, document, "")
     defaults = document.get("defaults") or {}
@@ -369,9 +402,13 @@ def parse_settings(document: Any, path: Path) -> Settings:
     # come one from each). For a fleet of 200 the checker sees the parts taken from `defaults`
     # unchanged once.
     caps_files: dict[str, dict[str, dict[str, int]]] = {}
+    found: list[str] = []
+    merged_all = {}
     for name, raw in document["environments"].items():
-        merged = deep_merge(defaults, raw)
-        validate(settings_schema.ENVIRONMENT, merged, f"environments.{name}")
+        merged_all[name] = deep_merge(defaults, raw)
+        found += problems(settings_schema.ENVIRONMENT, merged_all[name], f"environments.{name}")
+    _raise(file, found)  # every environment's problems at once
+    for name, merged in merged_all.items():
         environments[name] = _from_mapping(name, merged)
         if merged.get("queue_caps_file"):
             caps_file = merged["queue_caps_file"]
