@@ -108,6 +108,15 @@ def _invoked(args: list[str]) -> str | None:
     return None
 
 
+def hoist_debug(args: list[str]) -> list[str]:
+    """`gen push --debug ...` as `gen --debug push ...`: --debug is the app's option, and people
+    add it where the command failed, at the end. Not after `--`, where arguments are literal."""
+    cut = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[1:cut]:
+        return args
+    return ["--debug", *[a for i, a in enumerate(args) if not (a == "--debug" and i < cut)]]
+
+
 def __getattr__(name: str):
     # `gen.cli.app`, for tests and embedding: every command.
     if name == "app":
@@ -124,6 +133,7 @@ def main() -> None:
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), on_termination)
+    sys.argv[1:] = hoist_debug(sys.argv[1:])
     # Only the command that runs is imported and built: typer builds every parameter of every
     # command it holds, and the other commands' modules are not needed.
     command = _invoked(sys.argv[1:])

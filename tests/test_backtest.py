@@ -435,3 +435,23 @@ def test_a_screening_condition_that_does_not_parse_is_not_used():
 
     assert screening_expr('a > 1 and on (m) b') == "a > 1"
     assert screening_expr("sum(a and b") == "sum(a and b"
+
+
+def test_one_name_at_two_severities_is_two_alerts_with_their_severity():
+    """The availability SLO's page and ticket share a name: the table and the comparison say
+    which is which (before, the comparison kept one of them, and the table two equal names)."""
+    from gen.backtest import report
+    from gen.backtest.run import AlertResult, BacktestResult
+
+    def rule(expr: str, severity: str) -> AlertRule:
+        return AlertRule("Burn", "g", "dev/prometheusrule-x.yaml", expr, 120, 0, 60, (("severity", severity),))
+
+    page, ticket = rule("fast > 14.4", "critical"), rule("slow > 3", "warning")
+    before = BacktestResult("dev", 0, 3600, [AlertResult(page, page.expr, fingerprint="p"),
+                                            AlertResult(ticket, ticket.expr, fingerprint="t")])
+    new_ticket = rule("slow > 1", "warning")
+    after = BacktestResult("dev", 0, 3600, [AlertResult(page, page.expr, fingerprint="p"),
+                                           AlertResult(new_ticket, new_ticket.expr, fingerprint="t2")])
+    text = report.table(after)
+    assert "Burn (critical)" in text and "Burn (warning)" in text
+    assert [c.name for c in report.changes(before, after)] == ["Burn (warning)"]

@@ -193,8 +193,21 @@ def _success(command: str, project: Path, grafana, prometheus: str) -> Case:
     if command == "doctor":  # offline: a saved Prometheus object that selects what gen renders
         return Case(["doctor", "--env", "dev", "--prometheus-cr", str(SAVED_PROMETHEUS)], "")
     if command == "preview":
-        return Case(["preview", "--prometheus-url", prometheus, "--env", "dev", "--range", "5m"], "")
+        # The empty Prometheus has no Triton, and every panel No data is a finding: a dashboard
+        # whose one panel reads what any Prometheus answers.
+        _answerable_dashboard(project)
+        return Case(["preview", "--prometheus-url", prometheus, "--env", "dev", "--range", "5m",
+                     "--dashboard", "answerable-dev"], "")
     return Case(["alerts", "backtest", "--prometheus-url", prometheus, "--env", "dev", "--range", "1h"], "")
+
+
+def _answerable_dashboard(project: Path) -> None:
+    model = json.loads((project / "out/grafana/dev/triton-dev.json").read_text())
+    panel = next(p for p in model["panels"] if p.get("type") == "timeseries")
+    panel = {**panel, "gridPos": {"h": 8, "w": 12, "x": 0, "y": 0},
+             "targets": [{**panel["targets"][0], "expr": "vector(1)"}]}
+    model.update(uid="answerable-dev", title="Answerable", panels=[panel])
+    (project / "out/grafana/dev/answerable-dev.json").write_text(json.dumps(model, indent=2))
 
 
 def _findings(command: str, project: Path, grafana, prometheus: str) -> Case:
@@ -342,3 +355,15 @@ def test_version_names_the_environment(installed_gen):
     assert proc.returncode == 0 and proc.stderr == ""
     assert proc.stdout == (f"gen (triton-obs) {version('triton-obs')} from {REPO} (grafanalib {version('grafanalib')}, "
                            f"typer {version('typer')}, Python {platform.python_version()})\n")
+
+
+def test_debug_is_accepted_after_the_command(installed_gen, tmp_path):
+    """People add --debug where the command failed, at the end: it shows the traceback there too."""
+    project = copy_project(tmp_path / "project")
+    plain = _run(["dashboards", "--env", "dev", "--debug"], project, {}, stdout=subprocess.PIPE)
+    out, err = plain.communicate(timeout=120)
+    assert plain.returncode == 0, err
+    broken = _run(["build", "--env", "dev", "--debug"], project, _broken_settings_loader(tmp_path),
+                  stdout=subprocess.PIPE)
+    out, err = broken.communicate(timeout=120)
+    assert broken.returncode == 3 and "Traceback" in err and "RuntimeError: injected fault" in err

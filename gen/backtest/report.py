@@ -44,22 +44,37 @@ def summary_text(result: AlertResult | None) -> str:
     return firings if not result.count else f"{firings}, {duration(result.total_s)}"
 
 
+def _severity(alert: AlertResult) -> str:
+    return dict(alert.rule.labels).get("severity", "")
+
+
+def shown_names(alerts: list[AlertResult]) -> dict[int, str]:
+    """Each alert's name as shown: with its severity where two share a name (the availability
+    SLO's page and ticket are both TritonModelErrorBudgetBurn)."""
+    counts: dict[str, int] = {}
+    for alert in alerts:
+        counts[alert.name] = counts.get(alert.name, 0) + 1
+    return {id(a): f"{a.name} ({_severity(a) or 'no severity'})" if counts[a.name] > 1 else a.name for a in alerts}
+
+
 def table(result: BacktestResult, step_note: str = "") -> str:
     rows = [("ALERT", "FIRINGS", "TOTAL", "LONGEST", "FIRST", "LAST", "SERIES")]
     notes = []
+    names = shown_names(result.alerts)
     for alert in result.alerts:
+        name = names[id(alert)]
         if alert.error:
-            rows.append((alert.name, "error", "", "", "", "", ""))
-            notes.append(f"{alert.name}: {alert.error}")
+            rows.append((name, "error", "", "", "", "", ""))
+            notes.append(f"{name}: {alert.error}")
             continue
         series = alert.series()
         shown = "; ".join(_labels(s) for s in series[:3]) + (f"; +{len(series) - 3} more" if len(series) > 3 else "")
         ongoing = " (still firing)" if any(f.ongoing for f in alert.firings) else ""
-        rows.append((alert.name, str(alert.count), duration(alert.total_s) if alert.count else "-",
+        rows.append((name, str(alert.count), duration(alert.total_s) if alert.count else "-",
                      duration(alert.longest_s) if alert.count else "-", timestamp(alert.first),
                      timestamp(alert.last) + ongoing if alert.count else "-", shown or "-"))
         if alert.inlined:
-            notes.append(f"{alert.name}: {INLINE_NOTE} ({', '.join(alert.inlined)})")
+            notes.append(f"{name}: {INLINE_NOTE} ({', '.join(alert.inlined)})")
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) + "  " + r[-1] for r in rows]
     fired = [a for a in result.alerts if a.count]
@@ -106,12 +121,16 @@ class Change:
 
 def changes(before: BacktestResult, after: BacktestResult) -> list[Change]:
     """Alerts added, removed, or whose expression as run, `for`, `keep_firing_for` or interval changed."""
-    old = {a.name: a for a in before.alerts}
-    new = {a.name: a for a in after.alerts}
+    # By name and severity: a page and a ticket of one name are two alerts.
+    old = {(a.name, _severity(a)): a for a in before.alerts}
+    new = {(a.name, _severity(a)): a for a in after.alerts}
+    shared = {name for name, _ in old} | {name for name, _ in new}
+    twice = {name for name in shared if len({s for n, s in [*old, *new] if n == name}) > 1}
     found = []
-    for name in sorted(set(old) | set(new)):
-        o, n = old.get(name), new.get(name)
+    for key in sorted(set(old) | set(new)):
+        o, n = old.get(key), new.get(key)
         if o is None or n is None or o.fingerprint != n.fingerprint:
+            name = f"{key[0]} ({key[1] or 'no severity'})" if key[0] in twice else key[0]
             found.append(Change(name, o, n))
     return found
 

@@ -101,6 +101,7 @@ def preview(
         return sessions[name]
 
     failed = False
+    drawn_all: list = []
     with tempfile.TemporaryDirectory(prefix=".gen-preview-", dir=out.parent) as tmp:
         staging = Path(tmp) / "site"
         pairs = [(None, d) for d in current]
@@ -132,17 +133,29 @@ def preview(
                              staging, image, label)
                 entry[side] = shown.as_dict()
                 failed |= any(p.data.status == "error" for p in shown.panels)
-                counts = {}
+                drawn_all.append((image, shown))
+            manifest["dashboards"].append(entry)
+        # Every panel No data is one problem (no Triton target, a wrong URL), said once: exit 1.
+        panels = [p for _, shown in drawn_all for p in shown.panels]
+        all_empty = bool(panels) and all(p.data.status == "no data" for p in panels)
+        failed |= all_empty
+        if output_format == Format.table:
+            for image, shown in drawn_all:
+                counts: dict[str, int] = {}
                 for p in shown.panels:
                     counts[p.data.status] = counts.get(p.data.status, 0) + 1
-                if output_format == Format.table:
-                    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-                    typer.echo(f"{out.name}/{image}: {shown.size[0]}x{shown.size[1]}, {len(shown.panels)} panels "
-                               f"({summary}), {shown.queries} queries, {shown.seconds:.2f} s")
-                    for p in shown.panels:
-                        if p.data.status in ("no data", "error"):
-                            typer.echo(f"  {p.placed.panel.get('title', '?')}: {p.data.status}: {p.data.cause}")
-            manifest["dashboards"].append(entry)
+                summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+                typer.echo(f"{out.name}/{image}: {shown.size[0]}x{shown.size[1]}, {len(shown.panels)} panels "
+                           f"({summary}), {shown.queries} queries, {shown.seconds:.2f} s")
+                for p in shown.panels if not all_empty else ():
+                    if p.data.status in ("no data", "error"):
+                        typer.echo(f"  {p.placed.panel.get('title', '?')}: {p.data.status}: {p.data.cause}")
+            if all_empty:
+                causes: dict[str, int] = {}
+                for p in panels:
+                    causes[p.data.cause] = causes.get(p.data.cause, 0) + 1
+                typer.echo(f"every panel ({len(panels)}) is No data: {max(causes, key=causes.get)}", err=True)
+        (staging / ".gitignore").write_text("# gen preview's output: not part of the repository\n*\n")
         (staging / "index.html").parent.mkdir(parents=True, exist_ok=True)
         (staging / "index.html").write_text(html.page(manifest), encoding="utf-8")
         (staging / "preview.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, copy_project, require_binary, run_gen
+from tests.stack import servers
 
 pytestmark = pytest.mark.e2e
 
@@ -252,3 +253,17 @@ def test_against_a_ref_draws_the_changed_dashboards_before_and_after(previewed, 
             assert image.size == (1600, entry[side]["height"])
     page = (site / "index.html").read_text()
     assert "dev/preview-fixture-dev.before.png" in page and "dev/preview-fixture-dev.png" in page
+
+
+def test_every_panel_empty_is_one_hint_and_exit_1(tmp_path):
+    """A Prometheus that scrapes no Triton: every panel is No data, for one reason, said once
+    (not a line per panel), and the run is a finding. The output folder is git-ignored."""
+    with servers.prometheus_server(tmp_path / "empty", [], []) as prom:
+        out = tmp_path / "preview"
+        result = run_gen("preview", "--prometheus-url", prom.url, "--env", "dev", "--dashboard", "triton-dev",
+                         "--range", "5m", "--out", str(out), cwd=REPO)
+    assert result.returncode == 1, result.stdout + result.stderr
+    hints = [line for line in result.stderr.splitlines() if line.startswith("every panel (")]
+    assert len(hints) == 1 and "is No data: " in hints[0], result.stderr
+    assert not any(": no data: " in line for line in result.stdout.splitlines()), result.stdout
+    assert (out / ".gitignore").read_text().splitlines()[-1] == "*"
