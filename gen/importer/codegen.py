@@ -14,6 +14,7 @@ from typing import Any
 
 from gen.importer.literal import Code, block, call, literal, string
 from gen.render.grafana_json import TEMPLATE_DEFAULTS, normalise, panel_form
+from gen.settings import deep_merge
 
 PANEL_CLASSES = {
     "timeseries": "TimeSeries", "stat": "Stat", "table": "Table", "text": "Text", "bargauge": "BarGauge",
@@ -49,7 +50,7 @@ class Writer:
     def __init__(self, env: Any, substitutions: list[Substitution], uid_base: str):
         import grafanalib.core as core
 
-        from dashboards import _panels
+        from gen.render import patched
 
         self.env = env
         self.substitutions = substitutions
@@ -57,7 +58,9 @@ class Writer:
         self.classes: set[str] = {"Dashboard"}
         self.helpers: set[str] = {"uid_for"}
         self.namespace = {name: getattr(core, name) for name in dir(core) if name[:1].isupper()}
-        self.namespace.update(patched=_panels.patched, DELETE=_panels.DELETE, uid_for=_panels.uid_for, env=env)
+        # The uid is not compared here (the round trip renders with the project's own uid_for).
+        self.namespace.update(patched=patched.patched, DELETE=patched.DELETE,
+                              uid_for=lambda name, environment: name, env=env)
 
     # -- values ---------------------------------------------------------------------------------
 
@@ -178,7 +181,7 @@ class Writer:
             extra = patch(panel_form(_plain(self.evaluate(code)), INHERITED_DATASOURCE), p)
             if not extra:
                 break
-            difference = merge(difference, extra)
+            difference = deep_merge(difference, extra)
         else:
             code = self._with_changes(name, kwargs, difference)
         return Code(code)
@@ -280,17 +283,6 @@ def patch(have: Any, want: Any, ignored: set[str] = frozenset()) -> dict:
     for key in have:
         if key not in want and key not in ignored and key not in PATCH_IGNORED:
             out[key] = DELETE_SENTINEL
-    return out
-
-
-def merge(first: dict, second: dict) -> dict:
-    """`first`'s changes, then `second`'s on top (dicts merged, anything else replaced)."""
-    out = dict(first)
-    for key, value in second.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
     return out
 
 
