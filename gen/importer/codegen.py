@@ -8,11 +8,10 @@ what that very code renders, so the definition renders the dashboard it came fro
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gen.importer.literal import Code, block, call, literal, string
+from gen.importer.literal import WIDTH, Code, block, call, literal, string
 from gen.render.grafana_json import TEMPLATE_DEFAULTS, normalise, panel_form
 from gen.settings import deep_merge
 
@@ -76,6 +75,15 @@ class Writer:
         if quoted.startswith("r"):
             return Code("rf" + quoted[1:])
         return Code("f" + quoted)
+
+    def import_lines(self) -> tuple[str, str]:
+        """The two imports the code written so far needs: grafanalib's classes, the project's helpers."""
+        classes = sorted(self.classes)
+        grafanalib = "from grafanalib.core import " + ", ".join(classes)
+        if len(grafanalib) > WIDTH:
+            grafanalib = "from grafanalib.core import (\n" + "".join(f"    {c},\n" for c in classes) + ")"
+        helpers = ", ".join(sorted(self.helpers, key=lambda h: (h != DELETE_NAME, h)))
+        return grafanalib, f"from dashboards._panels import {helpers}"
 
     def evaluate(self, code: str) -> Any:
         return eval(code, dict(self.namespace))  # noqa: S307 - code this module just wrote
@@ -304,5 +312,3 @@ def _plain(obj: Any) -> dict:
 
     return to_plain(obj)
 
-
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")

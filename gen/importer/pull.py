@@ -76,13 +76,9 @@ def _with_body(text: str, writer: codegen.Writer, body: str) -> str:
     from gen.importer.literal import Code, literal
 
     head, _, _ = text.partition(BODY_START)
-    classes = sorted(writer.classes)
-    grafanalib = "from grafanalib.core import " + ", ".join(classes)
-    if len(grafanalib) > 110:
-        grafanalib = "from grafanalib.core import (\n" + "".join(f"    {c},\n" for c in classes) + ")"
+    grafanalib, helpers = writer.import_lines()
     head = re.sub(r"from grafanalib\.core import (\([^)]*\)|[^\n]*)", lambda _: grafanalib, head, count=1)
-    helpers = ", ".join(sorted(writer.helpers, key=lambda h: (h != "DELETE", h)))
-    head = re.sub(r"from dashboards\._panels import [^\n]*", f"from dashboards._panels import {helpers}", head, count=1)
+    head = re.sub(r"from dashboards\._panels import [^\n]*", lambda _: helpers, head, count=1)
     return head + BODY_START + "env: Environment):\n    return " + literal(Code(body), 4) + "\n"
 
 

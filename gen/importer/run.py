@@ -96,13 +96,9 @@ def _module(source: read.Source, name: str, writer: codegen.Writer, body: str, e
            + ("Namespaces and the datasource\ncome from the environment." if env_variables
               else "It renders the same\ndashboard for every environment (uid suffixed by the environment's name).")
            + '\n"""')
-    classes = sorted(writer.classes)
-    grafanalib = "from grafanalib.core import " + ", ".join(classes)
-    if len(grafanalib) > codegen.literal.__globals__["WIDTH"]:
-        grafanalib = "from grafanalib.core import (\n" + "".join(f"    {c},\n" for c in classes) + ")"
-    helpers = ", ".join(sorted(writer.helpers, key=lambda h: (h != "DELETE", h)))
+    grafanalib, helpers = writer.import_lines()
     lines = [doc, "", "from __future__ import annotations", "", grafanalib, "",
-             f"from dashboards._panels import {helpers}", "from gen.settings import Environment", "", "",
+             helpers, "from gen.settings import Environment", "", "",
              "def dashboard(env: Environment):",
              f"    return {codegen.literal(codegen.Code(body), 4)}", ""]
     return "\n".join(lines)

@@ -157,7 +157,7 @@ def firing_changes(env: str, before, after) -> list[FiringChange]:
     def summary(result):
         if result is None or result.error:
             return None
-        return (result.count, result.total_s, max((f.seconds for f in result.firings), default=0.0))
+        return (result.count, result.total_s, result.longest_s)
 
     old = {(a.name, _severity(a.rule.labels)): a for a in before.alerts} if before else {}
     new = {(a.name, _severity(a.rule.labels)): a for a in after.alerts}

@@ -25,7 +25,6 @@ def _count(n: int, word: str) -> str:
 
 
 def summary_line(review: Review) -> str:
-    rules = [r for r in review.rules]
     severities: dict[str, int] = {}
     for finding, new in review.findings:
         severities[finding.severity] = severities.get(finding.severity, 0) + 1
@@ -33,7 +32,7 @@ def summary_line(review: Review) -> str:
                       key=lambda kv: ("error", "warning", "info").index(kv[0]) if kv[0] in ("error", "warning", "info")
                       else 9)) or "none"
     fired = [f for f in review.firings if f.more != 0 or f.before != f.after]
-    parts = [_count(len(review.dashboards), "dashboard") + " changed", _count(len(rules), "rule") + " changed",
+    parts = [_count(len(review.dashboards), "dashboard") + " changed", _count(len(review.rules), "rule") + " changed",
              f"findings: {shown}"]
     parts.append(_count(len(fired), "alert") + " would have fired differently" if review.prometheus
                  else "alerts not backtested (no --prometheus-url)")
