@@ -385,14 +385,22 @@ def _explain_empty(ctx: Context, expr: str, cluster: str | None = None) -> str:
             return (f"optional until the first evaluations: {', '.join(reading_slow)} recorded every "
                     f"{', '.join(sorted({slow[n] for n in reading_slow}))}, and the server started "
                     f"{int(time.time() - started)}s ago")
-    # A series recorded every few minutes may exist for one cluster and not yet for another.
+    # A series recorded every few minutes may exist for one cluster and not yet for another, or
+    # hold a single evaluation so far: then it may have appeared while the checks ran (after the
+    # panel's query, before this one). Read from the data, so a remote-written global view, whose
+    # own start says nothing about the rules', is judged the same.
     where = f'namespace="{ctx.ns}"' + (f', {ctx.env.cluster_label}="{cluster}"' if cluster else "")
     for name in sorted({n for n in names if n in slow}):
         try:
             if not ctx.query(f"count({name}{{{where}}})"):
                 return (f"optional until the first evaluation: {name} recorded every {slow[name]} has no series "
                         f"{'for ' + cluster if cluster else 'here'} yet")
-        except QueryError:
+            window = f"{int(2 * seconds(slow[name]) + seconds(slow[name]) // 2)}s"
+            evaluations = ctx.query(f"max(count_over_time({name}{{{where}}}[{window}]))")
+            if evaluations and float(evaluations[0]["value"][1]) < 2:
+                return (f"optional until the first evaluations: {name} recorded every {slow[name]} has been "
+                        f"evaluated once so far {'for ' + cluster if cluster else 'here'}")
+        except (QueryError, LookupError, ValueError):
             break
     for selector in found:
         try:

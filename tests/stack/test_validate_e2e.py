@@ -187,3 +187,57 @@ def test_empty_panel_names_the_selector_that_matches_nothing(prometheus_dev, tmp
     assert finding["severity"] == "warning" and finding["message"] == "returns no data"
     assert finding["hint"].startswith('the selector nv_inference_request_failure{namespace=~"triton-dev",model=~".+",'
                                       'reason="TIMEOUT"} matches nothing')
+
+
+# The 6h error ratio is recorded every 5 minutes: its first evaluation can land while validate
+# runs, after a panel's query came back empty and before the explanation is looked up. Then the
+# panel's emptiness is the rules starting, not "no traffic".
+_BURN_6H = ('namespace_model:nv_inference_request_errors:ratio_rate6h{namespace="triton-dev"}\n'
+            '/ on (namespace, model)\n'
+            '(namespace_model:nv_inference_request_errors:slo_budget_ratio{namespace="triton-dev"} > 0)')
+
+
+def _explain_on_samples(tmp_path, lines: list[str]) -> str:
+    import requests
+
+    from gen.settings import load_settings
+    from gen.validate import inventory as inventory_mod
+    from gen.validate.client import PrometheusClient
+    from gen.validate.live import Context, _explain_empty
+    from tests.conftest import REPO
+    from tests.stack import servers
+
+    with servers.victoria_metrics_server(tmp_path / "vm", []) as vm:
+        requests.post(f"{vm.url}/api/v1/import/prometheus", data="\n".join(lines) + "\n", timeout=10).raise_for_status()
+        requests.get(f"{vm.url}/internal/force_flush", timeout=10)
+        servers.wait_for(vm.url, "namespace_model:nv_inference_request_errors:slo_budget_ratio", timeout=30)
+        settings = load_settings(REPO / "environments.yaml")
+        (env,) = settings.select("dev")
+        ctx = Context(env, PrometheusClient(vm.url), inventory_mod.load(REPO / "out"))
+        ctx.present = {"namespace_model:nv_inference_request_errors:ratio_rate6h": True,
+                       "namespace_model:nv_inference_request_errors:slo_budget_ratio": True}
+        assert not servers.query(vm.url, _BURN_6H), "the budget is 0: the query must come back empty"
+        return _explain_empty(ctx, _BURN_6H)
+
+
+def _samples(evaluations_ago_s: list[int]) -> list[str]:
+    import time
+
+    now_ms = int(time.time() * 1000)
+    labels = '{namespace="triton-dev",model="m"}'
+    lines = [f"namespace_model:nv_inference_request_errors:ratio_rate6h{labels} 0.5 {now_ms - ago * 1000}"
+             for ago in evaluations_ago_s]
+    lines += [f"namespace_model:nv_inference_request_errors:slo_budget_ratio{labels} 0 {now_ms - ago * 1000}"
+              for ago in range(0, 700, 15)]
+    return lines
+
+
+def test_a_slow_record_evaluated_once_is_the_rules_starting_not_missing_traffic(tmp_path):
+    hint = _explain_on_samples(tmp_path, _samples([20]))
+    assert hint.startswith("optional until the first evaluations"), hint
+    assert "evaluated once so far" in hint
+
+
+def test_a_slow_record_evaluated_for_a_while_reads_as_no_traffic(tmp_path):
+    hint = _explain_on_samples(tmp_path, _samples([620, 320, 20]))
+    assert hint.startswith("the series exist but the query returns nothing now"), hint
