@@ -23,6 +23,7 @@ def grafana():
 
 def push(grafana, *args: str, cwd: Path = REPO, token: str | None = TOKEN, env: dict | None = None):
     environ = {"GRAFANA_TOKEN": token or "", "GRAFANA_USER": "", "GRAFANA_PASSWORD": "", **(env or {})}
+    args = args if "--env" in args else ("--env", "all", *args)  # a push names what it writes
     result = run_gen("push", "--grafana-url", grafana.url, "--format", "json", *args, cwd=cwd, env=environ)
     report = json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
     return result, report
@@ -43,6 +44,38 @@ def test_first_push_creates_folders_and_dashboards(grafana, project):
     local = json.loads((project / "out/grafana/dev/triton-dev.json").read_text())
     assert {k: v for k, v in stored.dashboard.items() if k not in ("id", "version", "tritonObs")} == local
     assert stored.message.startswith("triton-obs gen push, definitions at git ")
+
+
+def test_push_without_env_writes_nothing_and_names_the_choice(grafana, project):
+    environ = {"GRAFANA_TOKEN": TOKEN, "GRAFANA_USER": "", "GRAFANA_PASSWORD": ""}
+    result = run_gen("push", "--grafana-url", grafana.url, cwd=project, env=environ)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: gen push: --env is required (dev, prod, or all), or set default_env in environments.yaml: "
+        "without it a push would write every environment, prod included"]
+    assert grafana.requests == [] and grafana.dashboards == {} and grafana.folders == {}
+
+
+def test_default_env_is_what_a_push_without_env_writes(grafana, project):
+    settings = project / "environments.yaml"
+    settings.write_text("default_env: dev\n" + settings.read_text())
+    environ = {"GRAFANA_TOKEN": TOKEN, "GRAFANA_USER": "", "GRAFANA_PASSWORD": ""}
+    result = run_gen("push", "--grafana-url", grafana.url, "--format", "json", cwd=project, env=environ)
+    assert result.returncode == 0, result.stderr
+    assert _actions(json.loads(result.stdout)) == {"triton-dev": "create"}
+    assert set(grafana.dashboards) == {"triton-dev"}
+    # --env still wins over it
+    result, report = push(grafana, "--env", "prod", cwd=project)
+    assert _actions(report) == {"triton-prod": "create"}
+
+
+def test_default_env_naming_no_environment_is_a_settings_error(project):
+    settings = project / "environments.yaml"
+    settings.write_text("default_env: dve\n" + settings.read_text())
+    result = run_gen("push", "--grafana-url", "http://127.0.0.1:9", cwd=project, env={"GRAFANA_TOKEN": TOKEN})
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: environments.yaml: default_env: unknown environment 'dve' "
+                                     "(did you mean 'dev'? known: dev, prod, all)")
 
 
 def test_second_push_makes_no_write_request(grafana, project):
@@ -129,7 +162,7 @@ def test_a_build_waits_for_a_push_writing_backups_into_out(grafana, project):
     grafana.edit_in_ui("triton-prod", lambda d: d.update(refresh="5s"))
     grafana.latency_s = 0.4  # the push takes seconds: time for the build to start meanwhile
     environ = {**os.environ, "GRAFANA_TOKEN": TOKEN, "GRAFANA_USER": "", "GRAFANA_PASSWORD": ""}
-    pusher = subprocess.Popen([sys.executable, "-m", "gen", "push", "--grafana-url", grafana.url, "--force",
+    pusher = subprocess.Popen([sys.executable, "-m", "gen", "push", "--grafana-url", grafana.url, "--env", "all", "--force",
                                "--format", "json"], cwd=project, env=environ,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -180,7 +213,20 @@ def test_dry_run_changes_nothing(grafana, project):
     # The conflict comes with what Grafana changed.
     assert lines[4] == "conflict triton-prod (prod): what Grafana holds, compared with the code:"
     assert lines[5] == "  ~ dashboard: refresh: 1m -> 5s"
-    assert lines[-1].startswith("dry run, nothing changed: 1 conflict, 1 update")
+    assert lines[-5].startswith("dry run, nothing changed: 1 conflict, 1 update")
+    # and ends with what to do about it
+    url = f"--grafana-url {grafana.url}"
+    assert lines[-4:] == [
+        "next steps for the conflict(s):",
+        f"  see what changed in Grafana:  gen diff {url} --env prod",
+        f"  keep it, as code:             gen pull {url} --env prod --uid triton-prod --write",
+        f"  or overwrite it:              gen push {url} --env prod --force (Grafana's version is saved under "
+        "out/.backup/ first)"]
+    # The commands are real: diff shows Grafana's edit, pull accepts its arguments.
+    shown = run_gen(*lines[-3].split(":  ")[1].split()[1:], cwd=project, env={"GRAFANA_TOKEN": TOKEN})
+    assert shown.returncode == 1 and "refresh" in shown.stdout, shown.stdout + shown.stderr
+    pulled = run_gen(*lines[-2].split(":  ")[1].split()[1:-1], cwd=project, env={"GRAFANA_TOKEN": TOKEN})
+    assert pulled.returncode in (0, 1) and "triton-prod" in pulled.stdout + pulled.stderr, pulled.stderr
     assert grafana.write_requests() == []
 
 
@@ -277,7 +323,7 @@ def test_token_from_file_and_never_leaked(grafana, project, tmp_path):
 def test_unreachable_grafana_exit_2(project):
     from tests.stack.servers import free_port
 
-    result = run_gen("push", "--grafana-url", f"http://127.0.0.1:{free_port()}", "--timeout", "2", cwd=project,
+    result = run_gen("push", "--grafana-url", f"http://127.0.0.1:{free_port()}", "--env", "all", "--timeout", "2", cwd=project,
                      env={"GRAFANA_TOKEN": TOKEN})
     assert result.returncode == 2
     assert "Grafana is unreachable" in result.stderr and len(result.stderr.strip().splitlines()) == 1

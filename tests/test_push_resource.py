@@ -28,6 +28,7 @@ RESOURCE_VERSIONS = ["12", "13"]
 
 def push(grafana, *args: str, cwd: Path, token: str = TOKEN, url: str | None = None):
     environ = {"GRAFANA_TOKEN": token, "GRAFANA_USER": "", "GRAFANA_PASSWORD": "", "GRAFANA_URL": ""}
+    args = args if "--env" in args else ("--env", "all", *args)  # a push names what it writes
     result = run_gen("push", "--grafana-url", url or grafana.url, "--format", "json", *args, cwd=cwd, env=environ)
     report = json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
     return result, report

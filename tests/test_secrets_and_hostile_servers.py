@@ -91,6 +91,7 @@ def _one_line_error(result, code: int = 2) -> str:
 
 
 def _push(url: str, *args: str, env: dict | None = None, cwd: Path = REPO):
+    args = args if "--env" in args else ("--env", "all", *args)  # a push names what it writes
     return run_gen("push", "--grafana-url", url, "--timeout", "2", *args, cwd=cwd, env={**NO_CREDENTIALS, **(env or {})})
 
 

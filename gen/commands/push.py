@@ -12,7 +12,6 @@ import typer
 from gen.commands.common import (
     DEFAULT_SETTINGS,
     CaCertOption,
-    EnvOption,
     Format,
     FormatOption,
     InsecureOption,
@@ -25,6 +24,7 @@ from gen.commands.common import (
     out_directory,
     user_errors,
 )
+from gen.errors import UserError
 
 
 class ApiChoice(str, Enum):
@@ -55,10 +55,29 @@ def connect(grafana_url: str, token_file: Path | None, ca_cert: Path | None, ins
     return client, url
 
 
+PushEnvOption = Annotated[Optional[str], typer.Option(
+    "--env", help="One environment by name, or 'all'. Required, unless the settings name a default_env "
+    "(a --dry-run without it plans every environment).")]
+
+
+def push_environment(loaded, env: str | None, dry_run: bool) -> str | None:
+    """What a push writes: --env, else the settings' default_env. Neither: a plan (--dry-run)
+    covers every environment, a push is refused, since it would write prod with the rest."""
+    if env is not None:
+        return env
+    if loaded.default_env is not None:
+        return loaded.default_env
+    if dry_run:
+        return None
+    names = ", ".join(loaded.environments)
+    raise UserError(f"gen push: --env is required ({names}, or all), or set default_env in {loaded.path.name}: "
+                    "without it a push would write every environment, prod included")
+
+
 @user_errors
 def push(
     grafana_url: GrafanaUrlOption,
-    env: EnvOption = None,
+    env: PushEnvOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (and which API, and why); change nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite dashboards changed in Grafana, after a backup.")] = False,
     prune: Annotated[bool, typer.Option("--prune", help="Delete our own dashboards that are no longer generated, after a backup.")] = False,
@@ -82,7 +101,7 @@ def push(
     from gen.settings import load_settings
 
     loaded = load_settings(settings)
-    envs = loaded.select(env)
+    envs = loaded.select(push_environment(loaded, env, dry_run))
     out_dir = out_directory(loaded, out)
     client, grafana_url = connect(grafana_url, token_file, ca_cert, insecure, timeout, concurrency * 2)
     revision = git_revision(loaded.root)
@@ -119,6 +138,8 @@ def push(
         }, indent=2, ensure_ascii=False)))
     else:
         _table(result, dry_run, counters, target)
+        for line in next_steps(result, grafana_url, options.backup_dir, loaded.root):
+            typer.echo(scrub(line))
     if not result.ok:
         raise typer.Exit(1)
 
@@ -150,6 +171,28 @@ def _table(result, dry_run: bool, counters, target) -> None:
     prefix = "dry run, nothing changed: " if dry_run else ""
     typer.echo(f"{prefix}{summary}{folders}; {counters.requests} requests ({counters.writes} writes, "
                f"{counters.retries} retries)")
+
+
+def next_steps(result, grafana_url: str, backup_dir: Path, root: Path) -> list[str]:
+    """After conflicts, what to do about them: see Grafana's change, keep it as code, or
+    overwrite it (with where Grafana's copy goes first)."""
+    conflicts = sorted((o.env, o.uid) for o in result.outcomes if o.action == "conflict")
+    if not conflicts:
+        return []
+    try:
+        backups = backup_dir.relative_to(root.resolve())
+    except ValueError:
+        backups = backup_dir
+    envs = sorted({env for env, _ in conflicts})
+    env = envs[0] if len(envs) == 1 else "all"
+    url = f"--grafana-url {grafana_url}"
+    lines = ["next steps for the conflict(s):",
+             f"  see what changed in Grafana:  gen diff {url} --env {env}"]
+    for env_name, uid in conflicts:
+        lines.append(f"  keep it, as code:             gen pull {url} --env {env_name} --uid {uid} --write")
+    lines.append(f"  or overwrite it:              gen push {url} --env {env} --force "
+                 f"(Grafana's version is saved under {backups}/ first)")
+    return lines
 
 
 def _backups_guarded(out_dir, options):

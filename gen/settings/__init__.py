@@ -160,6 +160,7 @@ class Settings:
     path: Path
     environments: Mapping[str, Environment]
     argocd: ArgoSource | None = None
+    default_env: str | None = None  # what `gen push` writes without --env
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -418,7 +419,12 @@ def parse_settings(document: Any, path: Path) -> Settings:
 
     _check_unique(environments, file)
     argocd = ArgoSource(**document["argocd"]) if document.get("argocd") else None
-    return Settings(path=path, environments=MappingProxyType(environments), argocd=argocd, raw=document)
+    default_env = document.get("default_env")
+    if default_env is not None and default_env != "all" and default_env not in environments:
+        raise UserError(f"{file}: default_env: unknown environment '{default_env}' "
+                        f"({_known(default_env, list(environments))})")
+    return Settings(path=path, environments=MappingProxyType(environments), argocd=argocd,
+                    default_env=default_env, raw=document)
 
 
 def _plainly_valid(checker, schema: dict, instance: Any) -> bool:

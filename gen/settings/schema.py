@@ -287,6 +287,8 @@ DOCUMENT = {
             },
         },
         "defaults": DEFAULTS,
+        # The environment `gen push` writes when --env is not given (without it, --env is required).
+        "default_env": {"type": "string", "pattern": DNS_LABEL},
         "environments": {
             "type": "object",
             "minProperties": 1,
