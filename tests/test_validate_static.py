@@ -156,7 +156,7 @@ def test_table_never_cuts_a_hint_off_on_a_narrow_terminal():
 def test_findings_that_one_cause_explains_are_counted_under_it():
     from gen.findings import Finding
     from gen.validate.live import attribute_causes
-    from gen.validate.report import table
+    from gen.validate.report import summary, table
 
     cause = Finding("error", "dev: Triton targets (job triton, namespace triton-dev)",
                     "no scraped Triton target in the environment's namespace", hint="no Triton target at all: " * 4,
@@ -170,7 +170,14 @@ def test_findings_that_one_cause_explains_are_counted_under_it():
     text = table(findings, width=100)
     assert text.splitlines()[0].startswith("error    dev: Triton targets")
     assert "and 100 more findings that follow from this (40 metric, 60 panel)" in " ".join(text.split())
+    assert "see them all with --all" in " ".join(text.split())
     assert "P17" not in text and "furlongs" in text
+    # The summary counts what was printed, and says what was folded and how to see it.
+    assert summary(findings) == "2 errors, 0 warnings, 0 infos shown, 100 more that follow from them folded (--all shows them)"
+    everything = table(findings, width=100, everything=True)
+    assert "P17" in everything and "follows from: dev: Triton targets" in everything
+    assert "more findings that follow" not in everything
+    assert summary(findings, everything=True) == "42 errors, 60 warnings, 0 infos"
 
 
 def test_env_flag_limits_static_findings(project):

@@ -44,6 +44,7 @@ def validate(
     insecure: InsecureOption = False,
     timeout: TimeoutOption = 30.0,
     concurrency: ConcurrencyOption = 8,
+    everything: Annotated[bool, typer.Option("--all", help="Print, too, the findings that follow from another (folded under it by default).")] = False,
     header: Annotated[Optional[list[str]], typer.Option("--header", metavar="NAME=VALUE", help="Extra request header NAME=VALUE, repeatable (a tenant: X-Scope-OrgID=team-a). Values are never printed.")] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
     out: OutOption = None,
@@ -96,11 +97,11 @@ def validate(
             extra.update(queries=queries_run, seconds=round(elapsed, 3))
         typer.echo(scrub(report.as_json(findings, **extra)))
     else:
-        text = report.table(findings)
+        text = report.table(findings, everything=everything)
         if text:
             typer.echo(scrub(text))
         scope = f"live against {prometheus_url}" if prometheus_url else "static (no --prometheus-url)"
-        typer.echo(scrub(f"{report.summary(findings, queries_run)}; {scope}; environments: {', '.join(sorted(env_names))}"))
+        typer.echo(scrub(f"{report.summary(findings, queries_run, everything)}; {scope}; environments: {', '.join(sorted(env_names))}"))
     if any(f.severity == "error" for f in findings):
         raise typer.Exit(1)
 

@@ -23,9 +23,16 @@ def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
                          break_long_words=False, break_on_hyphens=False) or [first.rstrip()]
 
 
-def table(findings: list[Finding], width: int | None = None) -> str:
+def shown(findings: list[Finding], everything: bool = False) -> list[Finding]:
+    """What the table prints: a finding explained by another is folded under it, unless asked
+    for everything."""
+    return list(findings) if everything else [f for f in findings if not f.cause]
+
+
+def table(findings: list[Finding], width: int | None = None, everything: bool = False) -> str:
     """One block per finding: severity, object and message, then the query and the hint. A
-    finding explained by another is not repeated: its cause says how many it explains."""
+    finding explained by another is not repeated (unless `everything`): its cause says how many
+    it explains."""
     if not findings:
         return ""
     width = max(width or shutil.get_terminal_size((120, 20)).columns, MIN_WIDTH)
@@ -36,23 +43,30 @@ def table(findings: list[Finding], width: int | None = None) -> str:
         if f.cause:
             kinds.setdefault(f.cause, Counter())[f.check.removeprefix("live-")] += 1
     lines: list[str] = []
-    for f in ordered([f for f in findings if not f.cause]):
+    for f in ordered(shown(findings, everything)):
         lines += _wrap(f"{f.object}: {f.message}", width, f.severity.ljust(INDENT), pad)
         if f.query:
             lines += _wrap(f.query, width, pad + "query: ", pad + "  ")
         if f.hint:
             lines += _wrap(f.hint, width, pad + "hint: ", pad + "  ")
+        if f.cause and everything:
+            lines += _wrap(f.cause, width, pad + "follows from: ", pad + "  ")
         count = explained.get(f.object)
-        if count:
+        if count and not everything:
             detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds[f.object].items()))
             lines += _wrap(f"and {count} more findings that follow from this ({detail}); fix this first, "
-                           "or see them all with --format json", width, pad + "explains: ", pad + "  ")
+                           "or see them all with --all (or --format json)", width, pad + "explains: ", pad + "  ")
     return "\n".join(lines)
 
 
-def summary(findings: list[Finding], queries: int | None = None) -> str:
-    counts = Counter(f.severity for f in findings)
+def summary(findings: list[Finding], queries: int | None = None, everything: bool = False) -> str:
+    """The counts of what the table printed, and of what it folded away."""
+    printed = shown(findings, everything)
+    counts = Counter(f.severity for f in printed)
     parts = [f"{counts.get(s, 0)} {s}{'s' if counts.get(s, 0) != 1 else ''}" for s in ("error", "warning", "info")]
+    folded = len(findings) - len(printed)
+    if folded:
+        parts[-1] += f" shown, {folded} more that follow from them folded (--all shows them)"
     checked = f" ({queries} queries run)" if queries is not None else ""
     return ", ".join(parts) + checked
 

@@ -74,6 +74,26 @@ def test_missing_namespace_label_is_an_error(prometheus_no_namespace):
     assert any(f["severity"] == "error" for f in _live(report, "live-variable"))
 
 
+
+def test_the_summary_counts_what_is_printed_and_all_prints_the_folded(prometheus_no_namespace):
+    from tests.conftest import REPO
+
+    def blocks(stdout: str) -> list[str]:
+        return [line for line in stdout.splitlines() if line.split(" ", 1)[0] in ("error", "warning", "info")]
+
+    folded = run_gen("validate", "--prometheus-url", prometheus_no_namespace.url, "--env", "dev", cwd=REPO)
+    every = run_gen("validate", "--prometheus-url", prometheus_no_namespace.url, "--env", "dev", "--all", cwd=REPO)
+    assert folded.returncode == every.returncode == 1
+    summary = folded.stdout.strip().splitlines()[-1]
+    counts = summary.split(" (", 1)[0].split(", ")
+    printed = sum(int(part.split()[0]) for part in counts[:3])
+    assert printed == len(blocks(folded.stdout)), summary
+    hidden = int(summary.split(" shown, ", 1)[1].split()[0])
+    assert "--all shows them" in summary and hidden > 0
+    assert len(blocks(every.stdout)) == printed + hidden
+    assert "follows from: dev: Triton targets" in every.stdout
+    assert " shown, " not in every.stdout.strip().splitlines()[-1]
+
 def test_misnamed_metric_in_a_definition_is_found(prometheus_dev, tmp_path):
     project = copy_project(tmp_path / "project")
     triton = project / "dashboards" / "triton.py"
