@@ -81,7 +81,27 @@ def table(result: BacktestResult, step_note: str = "") -> str:
     head = (f"{result.env}: {len(result.alerts)} alerts from {timestamp(result.start)} to {timestamp(result.end)}"
             f"{step_note}: {len(fired)} would have fired, {sum(a.count for a in fired)} firings; "
             f"{result.queries} range queries in {result.seconds:.2f} s")
-    return "\n".join([head, *recorded_lines(result), *lines, *(f"  note: {n}" for n in notes)])
+    return "\n".join([head, *coverage_lines(result), *recorded_lines(result), *lines,
+                      *(f"  note: {n}" for n in notes)])
+
+
+def coverage_lines(result: BacktestResult) -> list[str]:
+    """Said when the server's history starts after the range does: the replay starts there."""
+    covered = result.coverage
+    if covered is None or not covered.starts_late:
+        return []
+    if covered.first_sample is None:
+        return [f"  history: no sample of the environment's series ({_selector(result)}) from "
+                f"{timestamp(covered.requested_start)} to {timestamp(covered.end)}: nothing replayed"]
+    return [f"  history: starts at {timestamp(covered.first_sample)}, after the range's start "
+            f"{timestamp(covered.requested_start)}: replayed from there "
+            f"({duration(covered.end - covered.first_sample)} of the {duration(covered.end - covered.requested_start)} asked for)"]
+
+
+def _selector(result: BacktestResult) -> str:
+    from gen.backtest.coverage import selector
+
+    return selector(result.coverage.namespace)
 
 
 def recorded_lines(result: BacktestResult) -> list[str]:
@@ -158,7 +178,10 @@ def _alert_json(alert: AlertResult) -> dict:
 
 
 def as_dict(result: BacktestResult) -> dict:
+    covered = result.coverage
     return {"env": result.env, "start": timestamp(result.start), "end": timestamp(result.end),
+            "requested_start": timestamp(covered.requested_start if covered else result.start),
+            "history_start": timestamp(covered.first_sample) if covered and covered.first_sample else None,
             "queries": result.queries, "seconds": round(result.seconds, 3),
             "recorded_series": _recorded_json(result),
             "alerts": [_alert_json(a) for a in result.alerts]}

@@ -83,6 +83,7 @@ class BacktestResult:
     queries: int = 0
     seconds: float = 0.0
     recorded: object = None  # gen.backtest.history.Decision: which recorded series were read, which inlined
+    coverage: object = None  # gen.backtest.coverage.Coverage: where the server's history starts
 
 
 def grid(start: float, end: float, step: float) -> tuple[float, int]:

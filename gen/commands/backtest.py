@@ -67,7 +67,8 @@ def backtest(
     """Replay each alerting rule over past data: firings, firing time, first/last, series."""
     import tempfile
 
-    from gen.backtest import history, report, rules
+    from gen.backtest import coverage, history, report, rules
+    from gen.backtest.run import BacktestResult
     from gen.backtest.run import backtest as run_backtest
     from gen.backtest.run import client_query
     from gen.commands.prometheus_options import make_client, parse_duration, parse_time
@@ -104,15 +105,20 @@ def backtest(
         except QueryError:
             server_groups = None  # VictoriaMetrics without vmalert, a proxy: inline everything
 
-    def run(ruleset, label):
+    def run(ruleset, label, covered):
+        begin = covered.start
         if inline == Inline.all:
             decision = history.Decision(reasons={r.name: "--inline all" for r in ruleset.recordings})
         else:
-            decision = history.decide(ruleset.recordings, server_groups, client.query_at, until - span, until,
+            decision = history.decide(ruleset.recordings, server_groups, client.query_at, begin, until,
                                       concurrency)
-        result = run_backtest(ruleset, query, until - span, until, max_points, concurrency, progress_for(label),
-                              history=decision.history, screen=screen)
+        if covered.first_sample is None:  # nothing to replay: no rule is evaluated
+            result = BacktestResult(ruleset.env, begin, until, [])
+        else:
+            result = run_backtest(ruleset, query, begin, until, max_points, concurrency, progress_for(label),
+                                  history=decision.history, screen=screen)
         result.recorded = decision
+        result.coverage = covered
         if show:
             sys.stderr.write("\r\033[K")
         return result
@@ -124,14 +130,15 @@ def backtest(
             old_out = Path(tmp) / "out"
             materialize(out_dir, against, old_out, ("*/prometheusrule-*.yaml",))
         for environment in envs:
-            now = run(rules.load(out_dir, environment.name, default_interval), environment.name)
+            covered = coverage.history_start(query, environment.namespace, until - span, until)
+            now = run(rules.load(out_dir, environment.name, default_interval), environment.name, covered)
             failed |= any(a.error for a in now.alerts)
             document = report.as_dict(now)
             text = report.table(now)
             if old_out is not None:
                 if (old_out / environment.name).is_dir():
                     before = run(rules.load(old_out, environment.name, default_interval),
-                                 f"{environment.name}@{against}")
+                                 f"{environment.name}@{against}", covered)
                 else:
                     before = type(now)(environment.name, now.start, now.end, [])
                 found = report.changes(before, now)

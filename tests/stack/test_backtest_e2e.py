@@ -287,3 +287,45 @@ def test_screening_gives_the_answer_evaluating_everything_gives(history_promethe
     assert sum(len(v) for v in firings(screened).values()) >= 3
     (env,) = screened["environments"]
     assert env["queries"] != everything["environments"][0]["queries"]
+
+
+@pytest.fixture(scope="module")
+def absent_project(tmp_path_factory):
+    """The fixture's rules and one on absence, which fires wherever the server holds no data."""
+    root = copy_project(tmp_path_factory.mktemp("absent") / "project")
+    for old in (root / "out/dev").glob("prometheusrule-*.yaml"):
+        old.unlink()
+    rules = json.loads(json.dumps(RULES))
+    rules["spec"]["groups"][-1]["rules"].append(
+        {"alert": "TargetsAbsent", "for": "5m", "labels": {"severity": "critical"},
+         "expr": 'absent(up{namespace="triton-dev", job="triton"})'})
+    (root / "out/dev/prometheusrule-fixture.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    return root
+
+
+def test_a_range_starting_before_the_history_is_replayed_from_the_history(history_prometheus, absent_project):
+    document = backtest(history_prometheus.url, absent_project, span="9d")
+    (env,) = document["environments"]
+    assert env["requested_start"] == _utc(WEEK_END - 9 * DAY)
+    assert env["history_start"] == _utc(WEEK_START) and env["start"] == _utc(WEEK_START)
+    found = firings(document)
+    # Nothing fires in the two days the server holds nothing of: not even the rule on absence.
+    assert found.pop("TargetsAbsent") == []
+    assert found == {name: [(labels, _utc(s), _utc(e), False) for labels, s, e in expected]
+                     for name, expected in EXPECTED.items()}
+    table = run_gen("alerts", "backtest", "--prometheus-url", history_prometheus.url, "--env", "dev", "--range", "9d",
+                    "--end", str(WEEK_END), cwd=absent_project)
+    assert table.returncode == 0, table.stderr
+    assert (f"  history: starts at {_utc(WEEK_START)}, after the range's start {_utc(WEEK_END - 9 * DAY)}: "
+            "replayed from there (7 d of the 9 d asked for)") in table.stdout.splitlines()
+
+
+def test_a_range_the_server_holds_nothing_of_replays_nothing(history_prometheus, absent_project):
+    document = backtest(history_prometheus.url, absent_project, end=WEEK_START - DAY, span="1d")
+    (env,) = document["environments"]
+    assert env["history_start"] is None and env["alerts"] == []
+    table = run_gen("alerts", "backtest", "--prometheus-url", history_prometheus.url, "--env", "dev", "--range", "1d",
+                    "--end", str(WEEK_START - DAY), cwd=absent_project)
+    assert table.returncode == 0, table.stderr
+    assert 'no sample of the environment\'s series (up{namespace="triton-dev"})' in table.stdout
+    assert "nothing replayed" in table.stdout
