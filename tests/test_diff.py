@@ -113,3 +113,22 @@ def test_against_errors_exit_2(git_project):
     assert result.returncode == 2 and "nothing to compare with" in result.stderr
     result = run_gen("diff", "--against", "main", "--grafana-url", "http://x", cwd=git_project)
     assert result.returncode == 2 and "not both" in result.stderr
+
+
+def test_a_panel_renamed_in_place_is_a_rename_not_removed_and_added():
+    new = copy.deepcopy(DEV)
+    panel = _panel(new, "Error ratio")
+    panel["title"] = "Failure ratio"
+    panel["targets"][0]["expr"] = "vector(0)"
+    changes = diff_dashboards(DEV, new)
+    assert _kinds(changes) == [("panel-renamed", "panel 'Failure ratio' (row Overview)", "title"),
+                               ("query-changed", "panel 'Failure ratio' (row Overview)", "query A")]
+    assert format_changes(changes)[0] == "  ~ panel 'Failure ratio' (row Overview): renamed from 'Error ratio'"
+
+
+def test_a_renamed_panel_that_also_moved_is_removed_and_added():
+    new = copy.deepcopy(DEV)
+    panel = _panel(new, "Error ratio")
+    panel.update(title="Failure ratio", gridPos={**panel["gridPos"], "y": 99})
+    kinds = {c.kind for c in diff_dashboards(DEV, new)}
+    assert {"panel-added", "panel-removed"} <= kinds and "panel-renamed" not in kinds

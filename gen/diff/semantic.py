@@ -20,7 +20,7 @@ PANEL_KEYS_APART = {"id", "gridPos", "targets", "title", "fieldConfig", "panels"
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # panel-added | panel-removed | panel-moved | query-changed | query-added | query-removed |
+    kind: str  # panel-added | panel-removed | panel-renamed | panel-moved | query-changed | query-added | query-removed |
     #            unit-changed | thresholds-changed | variable-added | variable-removed | variable-changed |
     #            time-changed | panel-changed | setting-changed
     where: str  # "panel 'Requests' (row Traffic)", "variable model", "dashboard"
@@ -138,6 +138,25 @@ def _steps(thresholds: Any) -> str | None:
     return f"{thresholds.get('mode', 'absolute')}: {shown}"
 
 
+def _renames(old_panels: dict[str, tuple[dict, str]], new_panels: dict[str, tuple[dict, str]]) -> dict[str, str]:
+    """A panel whose title changed and nothing else about where it is: gone under the old title,
+    there under the new, same type, same row and same grid position. {new title: old title}, for
+    the pairs that match one to one (two candidates for one place are left as removed and added)."""
+    def place(panel: dict, row: str) -> tuple:
+        grid = panel.get("gridPos") or {}
+        return (panel.get("type"), row, grid.get("x"), grid.get("y"), grid.get("w"), grid.get("h"))
+
+    gone: dict[tuple, list[str]] = {}
+    for key, (panel, row) in old_panels.items():
+        if key not in new_panels and panel.get("gridPos"):
+            gone.setdefault(place(panel, row), []).append(key)
+    came: dict[tuple, list[str]] = {}
+    for key, (panel, row) in new_panels.items():
+        if key not in old_panels and panel.get("gridPos"):
+            came.setdefault(place(panel, row), []).append(key)
+    return {came[at][0]: gone[at][0] for at in came if len(came[at]) == 1 and len(gone.get(at, [])) == 1}
+
+
 def _variables(model: dict) -> dict[str, dict]:
     return {str(v.get("name")): v for v in (model.get("templating") or {}).get("list") or [] if isinstance(v, dict)}
 
@@ -147,14 +166,20 @@ def diff_dashboards(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     old, new = normal_form(old), normal_form(new)
     changes: list[Change] = []
     old_panels, new_panels = _panels(old), _panels(new)
+    renamed = _renames(old_panels, new_panels)  # new title -> old title
+    was_renamed = set(renamed.values())
     for key, (panel, row) in new_panels.items():
-        if key not in old_panels:
+        if key not in old_panels and key not in renamed:
             changes.append(Change("panel-added", _where(key, row), "", None, _position(panel, row)))
     for key, (panel, row) in old_panels.items():
-        if key not in new_panels:
+        if key not in new_panels and key not in was_renamed:
             changes.append(Change("panel-removed", _where(key, row), "", _position(panel, row), None))
     for key, (new_panel, new_row) in new_panels.items():
-        if key in old_panels:
+        if key in renamed:
+            old_panel, old_row = old_panels[renamed[key]]
+            changes.append(Change("panel-renamed", _where(key, new_row), "title", renamed[key], key))
+            changes.extend(_panel_changes(key, old_panel, new_panel, old_row, new_row))
+        elif key in old_panels:
             old_panel, old_row = old_panels[key]
             changes.extend(_panel_changes(key, old_panel, new_panel, old_row, new_row))
     old_rows = [p.get("title") for p in old.get("panels") or [] if isinstance(p, dict) and p.get("type") == "row"]
@@ -199,6 +224,8 @@ def format_change(change: Change) -> list[str]:
         return [f"+ {where} added at {change.new}"]
     if kind == "panel-removed":
         return [f"- {where} removed (was at {change.old})"]
+    if kind == "panel-renamed":
+        return [f"~ {where}: renamed from '{change.old}'"]
     if kind == "panel-moved":
         return [f"> {where} moved: {change.old} -> {change.new}"]
     if kind in ("query-changed", "query-added", "query-removed"):

@@ -15,7 +15,7 @@ from gen.findings import ERROR, Finding
 
 # The changes worth a picture: what a panel shows, not where it sits (a panel added above moves
 # every panel below it).
-PANEL_CHANGE_KINDS = {"panel-added", "query-changed", "query-added", "query-removed", "unit-changed",
+PANEL_CHANGE_KINDS = {"panel-added", "panel-renamed", "query-changed", "query-added", "query-removed", "unit-changed",
                       "thresholds-changed", "panel-changed"}
 
 
