@@ -189,10 +189,31 @@ def test_unknown_environment_in_a_fleet_names_the_closest_and_cuts_the_list(proj
 
 
 def test_missing_settings_file(tmp_path):
+    (tmp_path / ".git").mkdir()  # the search upward stops at a repository's top
     result = run_gen("dashboards", cwd=tmp_path)
     assert result.returncode == 2
-    assert "settings file not found" in result.stderr
+    assert "settings file not found or in any folder above it" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_settings_are_found_from_a_folder_inside_the_project(project):
+    for folder in (project / "dashboards", project / "out" / "dev"):
+        result = run_gen("build", "--check", cwd=folder)
+        assert result.returncode == 0, (folder, result.stderr)
+        validated = run_gen("validate", "--env", "dev", cwd=folder)
+        assert validated.returncode == 0, (folder, validated.stdout + validated.stderr)
+
+
+def test_the_search_upward_stops_at_the_top_of_a_git_repository(project):
+    inner = project / "vendor" / "other"
+    (inner / ".git").mkdir(parents=True)
+    result = run_gen("dashboards", cwd=inner)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {inner.resolve() / 'environments.yaml'}: settings file not found "
+                                     "or in any folder above it (pass --settings FILE)")
+    # A path with a folder in it is taken as given, never searched for.
+    result = run_gen("dashboards", "--settings", "sub/environments.yaml", cwd=project)
+    assert result.returncode == 2 and "or in any folder above" not in result.stderr
 
 
 def test_every_pattern_in_the_settings_schema_is_explained_in_words():

@@ -464,14 +464,32 @@ def _check_unique(environments: Mapping[str, Environment], file: str) -> None:
                 raise UserError(f"{where} has title '{parent.title}' here and '{title}' in environment '{other}'")
 
 
+def discover(path: str | Path, start: Path | None = None) -> Path:
+    """A bare file name (the default, environments.yaml) is looked for in the working directory,
+    then in each folder above it, as git looks for .git: a command run in dashboards/ finds the
+    project. The search ends at the top of a git repository. Any other path is taken as given."""
+    path = Path(path)
+    if path.is_absolute() or len(path.parts) != 1:
+        return path.resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / path).is_file():
+            return folder / path
+        if (folder / ".git").exists():
+            break
+    return (here / path).resolve()
+
+
 def load_settings(path: str | Path = DEFAULT_SETTINGS_FILE) -> Settings:
     import yaml
 
-    path = Path(path).resolve()
+    bare = len(Path(path).parts) == 1 and not Path(path).is_absolute()
+    path = discover(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"{path}: settings file not found (pass --settings FILE)") from None
+        where = " or in any folder above it" if bare else ""
+        raise UserError(f"{path}: settings file not found{where} (pass --settings FILE)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read settings: {exc}") from None
     try:
