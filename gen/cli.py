@@ -90,7 +90,9 @@ def make_app(commands=COMMANDS) -> typer.Typer:
         name="gen",
         help="triton-obs: Grafana dashboards and Prometheus rules for Triton, as code.",
         no_args_is_help=True,
-        **_SETTINGS,
+        # `gen --install-completion` / `--show-completion`: the shell completes commands, flags,
+        # and --env with the environments of the settings file found from where it runs.
+        **{**_SETTINGS, "add_completion": True},
     )
     app.callback()(_main)
     for name in commands:

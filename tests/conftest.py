@@ -30,7 +30,7 @@ def run_gen(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300
     """The installed CLI as a user runs it: a subprocess, with stdout/stderr captured as text."""
     environ = dict(os.environ)
     # A terminal's size is the caller's to give: pytest-xdist's workers export COLUMNS=80.
-    for name in ("TRITON_OBS_SETTINGS", "COLUMNS", "LINES"):
+    for name in ("TRITON_OBS_SETTINGS", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR"):
         environ.pop(name, None)
     environ.update(env or {})
     return subprocess.run(

@@ -68,7 +68,6 @@ def backtest(
     import tempfile
 
     from gen.backtest import coverage, history, report, rules
-    from gen.backtest.run import BacktestResult
     from gen.backtest.run import backtest as run_backtest
     from gen.backtest.run import client_query
     from gen.commands.prometheus_options import make_client, parse_duration, parse_time
@@ -112,8 +111,14 @@ def backtest(
         else:
             decision = history.decide(ruleset.recordings, server_groups, client.query_at, begin, until,
                                       concurrency)
-        if covered.first_sample is None:  # nothing to replay: no rule is evaluated
-            result = BacktestResult(ruleset.env, begin, until, [])
+        if covered.first_sample is None:
+            # Nothing to replay. Each alert is still run once, over the last minute, so a query the
+            # server refuses is reported; what it would have fired on no data is not.
+            result = run_backtest(ruleset, query, until - 60, until, max_points, concurrency, progress_for(label),
+                                  history=decision.history, screen=screen)
+            for alert in result.alerts:
+                alert.firings = []
+            result.start = until
         else:
             result = run_backtest(ruleset, query, begin, until, max_points, concurrency, progress_for(label),
                                   history=decision.history, screen=screen)

@@ -19,9 +19,25 @@ OutOption = Annotated[
     Optional[Path],
     typer.Option("--out", help="Output directory [default: out/ beside the settings file]."),
 ]
+def complete_env(incomplete: str) -> list[str]:
+    """--env's values for shell completion: the environments of the settings file found from the
+    working directory, and 'all'. Read, not validated; nothing on any problem (a completion
+    must never print an error into the command line)."""
+    try:
+        import yaml
+
+        from gen.settings import DEFAULT_SETTINGS_FILE, discover
+
+        path = discover(os.environ.get("TRITON_OBS_SETTINGS") or DEFAULT_SETTINGS_FILE)
+        names = list((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("environments") or {})
+    except Exception:  # noqa: BLE001 - completion says nothing rather than something wrong
+        names = []
+    return [name for name in [*map(str, names), "all"] if name.startswith(incomplete)]
+
+
 EnvOption = Annotated[
     Optional[str],
-    typer.Option("--env", help="One environment by name, or 'all' [default: all]."),
+    typer.Option("--env", help="One environment by name, or 'all' [default: all].", autocompletion=complete_env),
 ]
 CheckOption = Annotated[
     bool,

@@ -95,9 +95,11 @@ def _against_grafana(loaded, envs, out_dir: Path, grafana_url: str, api: str, na
 
 
 def _text(results, direction: str) -> None:
+    from gen.commands import colour
     from gen.diff.semantic import format_changes
     from gen.secrets import scrub
 
+    on = colour.enabled()
     typer.echo(f"comparing {direction}")
     for r in results:
         head = f"{r.env}/{r.uid}"
@@ -111,6 +113,6 @@ def _text(results, direction: str) -> None:
             line = f"{head}: {len(r.changes)} change{'s' if len(r.changes) != 1 else ''}"
         typer.echo(scrub(line + (f" ({r.note})" if r.note else "")))
         for text in format_changes(r.changes):
-            typer.echo(scrub(text))
+            typer.echo(colour.diff_line(scrub(text), on), color=on)
     differing = sum(r.status != "unchanged" for r in results)
     typer.echo(f"{differing} of {len(results)} dashboards differ")

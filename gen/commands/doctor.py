@@ -125,7 +125,10 @@ def doctor(
     if output_format == Format.json:
         typer.echo(report.as_json(result))
     else:
-        typer.echo(report.table(result))
+        from gen.commands import colour
+
+        on = colour.enabled()
+        typer.echo("\n".join(colour.mark_line(line, on) for line in report.table(result).splitlines()), color=on)
     if not result.checked:
         from gen.errors import UserError
 

@@ -19,6 +19,7 @@ from gen.commands.common import (
     SettingsOption,
     TimeoutOption,
     check_ca_cert,
+    complete_env,
     grafana_credentials,
     is_terminal,
     out_directory,
@@ -50,14 +51,23 @@ def connect(grafana_url: str, token_file: Path | None, ca_cert: Path | None, ins
 
     ca_bundle = check_ca_cert(ca_cert)
     url, credentials = grafana_credentials(token_file, grafana_url)
-    client = GrafanaClient(url, credentials, ca_bundle, insecure, timeout, pool=pool,
-                           notice=lambda line: typer.echo(line, err=True))
+    client = GrafanaClient(url, credentials, ca_bundle, insecure, timeout, pool=pool, notice=_notice)
     return client, url
+
+
+def _notice(line: str) -> None:
+    """A retry, said on stderr as it happens; at a terminal over the progress line, which the
+    next progress update redraws below it."""
+    from gen.secrets import scrub
+
+    clear = "\r\033[K" if is_terminal() else ""
+    sys.stderr.write(f"{clear}{scrub(line)}\n")
+    sys.stderr.flush()
 
 
 PushEnvOption = Annotated[Optional[str], typer.Option(
     "--env", help="One environment by name, or 'all'. Required, unless the settings name a default_env "
-    "(a --dry-run without it plans every environment).")]
+    "(a --dry-run without it plans every environment).", autocompletion=complete_env)]
 
 
 def push_environment(loaded, env: str | None, dry_run: bool) -> str | None:
@@ -145,9 +155,11 @@ def push(
 
 
 def _table(result, dry_run: bool, counters, target) -> None:
+    from gen.commands import colour
     from gen.diff.semantic import Change, format_changes
     from gen.secrets import scrub
 
+    on = colour.enabled()
     if dry_run:
         typer.echo(scrub(f"api: {target.describe()}"))
     rows = [("ENV", "DASHBOARD", "ACTION", "RESULT", "DETAIL")]
@@ -162,7 +174,7 @@ def _table(result, dry_run: bool, counters, target) -> None:
         if o.diff and o.action in ("conflict", "overwrite"):
             typer.echo(scrub(f"{o.action} {o.uid} ({o.env}): what Grafana holds, compared with the code:"))
             for line in format_changes([Change(**c) for c in o.diff]):
-                typer.echo(scrub(line))
+                typer.echo(colour.diff_line(scrub(line), on), color=on)
     counts: dict[str, int] = {}
     for o in result.outcomes:
         counts[o.action] = counts.get(o.action, 0) + 1

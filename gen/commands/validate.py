@@ -97,9 +97,12 @@ def validate(
             extra.update(queries=queries_run, seconds=round(elapsed, 3))
         typer.echo(scrub(report.as_json(findings, **extra)))
     else:
+        from gen.commands import colour
+
         text = report.table(findings, everything=everything)
         if text:
-            typer.echo(scrub(text))
+            on = colour.enabled()
+            typer.echo("\n".join(colour.severity_line(line, on) for line in scrub(text).splitlines()), color=on)
         scope = f"live against {prometheus_url}" if prometheus_url else "static (no --prometheus-url)"
         typer.echo(scrub(f"{report.summary(findings, queries_run, everything)}; {scope}; environments: {', '.join(sorted(env_names))}"))
     if any(f.severity == "error" for f in findings):

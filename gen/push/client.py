@@ -97,7 +97,7 @@ class GrafanaClient:
                 if attempt >= self.retries:
                     raise UserError(f"{self.url}: Grafana is unreachable after {attempt + 1} attempts ({what}): "
                                     f"{_short(exc)}") from None
-                self._wait(attempt, None)
+                self._wait(attempt, None, f"{what}: Grafana unreachable ({_short(exc)})")
                 attempt += 1
                 continue
             if response.status_code in RETRY_STATUSES and attempt < self.retries:
@@ -119,9 +119,13 @@ class GrafanaClient:
             # Full jitter: concurrent clients do not retry in lock-step.
             delay = random.uniform(0, self.backoff_s * (2 ** attempt))
         delay = min(delay, MAX_RETRY_AFTER_S)
-        if retry_after and delay >= NOTICE_AFTER_S and self.notice:
-            self.notice(f"{why or 'Grafana is busy'}: waiting {delay:.0f}s as its Retry-After asks, "
-                        f"before retry {attempt + 1} of {self.retries}")
+        if self.notice:
+            # Every retry is said as it happens: a push that seems stuck is waiting, and on what.
+            if retry_after and delay >= NOTICE_AFTER_S:
+                self.notice(f"{why or 'Grafana is busy'}: waiting {delay:.0f}s as its Retry-After asks, "
+                            f"before retry {attempt + 1} of {self.retries}")
+            else:
+                self.notice(f"{why or 'Grafana is busy'}: retry {attempt + 1} of {self.retries} in {delay:.1f}s")
         time.sleep(delay)
 
     def _error(self, response, what: str) -> GrafanaError:
