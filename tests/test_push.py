@@ -246,11 +246,8 @@ def test_faults_are_retried_and_the_run_succeeds(grafana, project):
     assert _actions(report) == {"triton-dev": "create", "triton-prod": "create"}
     assert report["retries"] >= 5
     assert sorted(grafana.dashboards) == ["triton-dev", "triton-prod"]
-    # Each retry was said as it happened, naming what was retried and why.
-    said = result.stderr.splitlines()
-    assert len(said) == report["retries"], result.stderr
-    assert sum("Grafana answered 503: retry " in line for line in said) == 2, said
-    assert any("Grafana unreachable (" in line and "retry 1 of 5 in " in line for line in said), said
+    # Short retries are progress, for a terminal: nothing in a pipe (test_terminal.py has the terminal).
+    assert result.stderr == ""
 
 
 def test_retry_after_is_honoured(grafana, project):

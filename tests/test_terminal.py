@@ -102,3 +102,23 @@ def test_validate_colours_the_severity(project):
     coloured = _on_a_terminal(["validate", "--env", "dev"], project)
     assert "\033[31merror\033[0m    triton-dev / panel" in coloured
     assert "\033[" not in run_gen("validate", "--env", "dev", cwd=project).stdout
+
+
+def test_a_push_says_each_retry_at_a_terminal_on_its_progress_line(project):
+    from tests.grafana_api_emulator import Fault, GrafanaEmulator
+    from tests.stack.servers import free_port
+
+    token = "glsa_TerminalTest_0123456789abcdef"
+    with GrafanaEmulator(tokens={token: "Editor"}) as grafana:
+        grafana.inject(Fault(method="POST", path_prefix="/api/dashboards/db", status=503, times=2))
+        said = _on_a_terminal(["push", "--grafana-url", grafana.url, "--env", "dev"], project,
+                              {"GRAFANA_TOKEN": token})
+        assert sorted(grafana.dashboards) == ["triton-dev"], said
+    assert "\r\033[Kdashboard triton-dev (dev): Grafana answered 503: retry 1 of 5 in " in said
+    assert "Grafana answered 503: retry 2 of 5 in " in said and token not in said
+    # A push that gives up ends with its error on a line of its own, the progress line cleared.
+    gone = f"http://127.0.0.1:{free_port()}"
+    said = _on_a_terminal(["push", "--grafana-url", gone, "--env", "dev", "--timeout", "1"], project,
+                          {"GRAFANA_TOKEN": token})
+    assert "retry 5 of 5 in " in said
+    assert f"\r\033[Kerror: {gone}: Grafana is unreachable after 6 attempts" in said

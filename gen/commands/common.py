@@ -155,7 +155,9 @@ OUTPUT_CLOSED = 141
 def fail(message: str, code: int = 2) -> None:
     from gen.secrets import scrub
 
-    typer.echo(f"error: {scrub(message)}", err=True)
+    # At a terminal, a progress line may be drawn (no newline yet): the error replaces it.
+    clear = "\r\033[K" if is_terminal() else ""
+    typer.echo(f"{clear}error: {scrub(message)}", err=True, color=bool(clear) or None)
     raise typer.Exit(code)
 
 

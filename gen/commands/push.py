@@ -55,13 +55,17 @@ def connect(grafana_url: str, token_file: Path | None, ca_cert: Path | None, ins
     return client, url
 
 
-def _notice(line: str) -> None:
-    """A retry, said on stderr as it happens; at a terminal over the progress line, which the
-    next progress update redraws below it."""
+def _notice(line: str, lasting: bool) -> None:
+    """A retry, said on stderr as it happens. At a terminal each one takes the progress line
+    (the next update replaces it); a long Retry-After wait gets a line of its own everywhere.
+    Elsewhere (a pipe, a CI log) a short retry says nothing: a push that fails still ends with
+    its one line."""
     from gen.secrets import scrub
 
-    clear = "\r\033[K" if is_terminal() else ""
-    sys.stderr.write(f"{clear}{scrub(line)}\n")
+    if is_terminal():
+        sys.stderr.write(f"\r\033[K{scrub(line)}" + ("\n" if lasting else ""))
+    elif lasting:
+        sys.stderr.write(f"{scrub(line)}\n")
     sys.stderr.flush()
 
 

@@ -49,7 +49,7 @@ class Counters:
 class GrafanaClient:
     def __init__(self, url: str, credentials: Credentials, ca_cert: str | None = None, insecure: bool = False,
                  timeout: float = 30.0, retries: int = 5, backoff_s: float = 0.5, pool: int = 8,
-                 notice: Callable[[str], None] | None = None):
+                 notice: Callable[[str, bool], None] | None = None):
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -57,7 +57,9 @@ class GrafanaClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff_s = backoff_s
-        self.notice = notice  # a line for the user while we wait (a long Retry-After)
+        # notice(line, lasting): a line for the user as a retry waits. Lasting: a long Retry-After,
+        # worth a line of its own in any log; the others are progress, for a terminal.
+        self.notice = notice
         self.session = requests.Session()
         # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read once here: requests
         # would read it again on every request, which costs more CPU than the rest of a push.
@@ -123,9 +125,10 @@ class GrafanaClient:
             # Every retry is said as it happens: a push that seems stuck is waiting, and on what.
             if retry_after and delay >= NOTICE_AFTER_S:
                 self.notice(f"{why or 'Grafana is busy'}: waiting {delay:.0f}s as its Retry-After asks, "
-                            f"before retry {attempt + 1} of {self.retries}")
+                            f"before retry {attempt + 1} of {self.retries}", True)
             else:
-                self.notice(f"{why or 'Grafana is busy'}: retry {attempt + 1} of {self.retries} in {delay:.1f}s")
+                self.notice(f"{why or 'Grafana is busy'}: retry {attempt + 1} of {self.retries} in {delay:.1f}s",
+                            False)
         time.sleep(delay)
 
     def _error(self, response, what: str) -> GrafanaError:
