@@ -2,8 +2,7 @@
 
 A replay over a range the server holds no data for invents firings: every alert on `absent()` or
 on a target missing fires from the range's start until the first scrape. So the backtest asks
-when the environment's targets (their `up` series) first have a sample,
-and replays from there.
+when the environment's targets (their `up` series) first have a sample, and replays from there.
 """
 
 from __future__ import annotations

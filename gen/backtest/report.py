@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from gen.backtest.coverage import selector
 from gen.backtest.run import AlertResult, BacktestResult
 
 INLINE_NOTE = ("recorded series inlined: backtested with each recording rule's expression, because history "
@@ -91,17 +92,11 @@ def coverage_lines(result: BacktestResult) -> list[str]:
     if covered is None or not covered.starts_late:
         return []
     if covered.first_sample is None:
-        return [f"  history: no sample of the environment's series ({_selector(result)}) from "
+        return [f"  history: no sample of the environment's series ({selector(covered.namespace)}) from "
                 f"{timestamp(covered.requested_start)} to {timestamp(covered.end)}: nothing replayed"]
     return [f"  history: starts at {timestamp(covered.first_sample)}, after the range's start "
             f"{timestamp(covered.requested_start)}: replayed from there "
             f"({duration(covered.end - covered.first_sample)} of the {duration(covered.end - covered.requested_start)} asked for)"]
-
-
-def _selector(result: BacktestResult) -> str:
-    from gen.backtest.coverage import selector
-
-    return selector(result.coverage.namespace)
 
 
 def recorded_lines(result: BacktestResult) -> list[str]:

@@ -105,23 +105,20 @@ def backtest(
             server_groups = None  # VictoriaMetrics without vmalert, a proxy: inline everything
 
     def run(ruleset, label, covered):
-        begin = covered.start
+        # No history at all: nothing to replay, but each alert still runs over the last minute, so
+        # a query the server refuses is reported; what it would fire on no data is not.
+        begin = covered.start if covered.first_sample is not None else until - 60
         if inline == Inline.all:
             decision = history.Decision(reasons={r.name: "--inline all" for r in ruleset.recordings})
         else:
             decision = history.decide(ruleset.recordings, server_groups, client.query_at, begin, until,
                                       concurrency)
+        result = run_backtest(ruleset, query, begin, until, max_points, concurrency, progress_for(label),
+                              history=decision.history, screen=screen)
         if covered.first_sample is None:
-            # Nothing to replay. Each alert is still run once, over the last minute, so a query the
-            # server refuses is reported; what it would have fired on no data is not.
-            result = run_backtest(ruleset, query, until - 60, until, max_points, concurrency, progress_for(label),
-                                  history=decision.history, screen=screen)
             for alert in result.alerts:
                 alert.firings = []
             result.start = until
-        else:
-            result = run_backtest(ruleset, query, begin, until, max_points, concurrency, progress_for(label),
-                                  history=decision.history, screen=screen)
         result.recorded = decision
         result.coverage = covered
         if show:

@@ -16,6 +16,8 @@ CODES = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36",
 # The first character of a diff line (gen.diff.semantic.format_change) -> its colour.
 DIFF_SIGNS = {"+": "green", "-": "red", "~": "yellow", ">": "cyan"}
 SEVERITIES = {"error": "red", "warning": "yellow", "info": "blue"}
+# gen doctor's marks (gen.doctor.report.MARK), at the start of an indented line.
+MARKS = {"pass": "green", "WARN": "yellow", "FAIL": "red", "skip": "dim"}
 
 
 def enabled(stream=None) -> bool:
@@ -43,10 +45,6 @@ def severity_line(line: str, on: bool) -> str:
     word = line.split(" ", 1)[0]
     colour = SEVERITIES.get(word)
     return paint(word, colour, on) + line[len(word):] if colour else line
-
-
-# gen doctor's marks (gen.doctor.report.MARK), at the start of an indented line.
-MARKS = {"pass": "green", "WARN": "yellow", "FAIL": "red", "skip": "dim"}
 
 
 def mark_line(line: str, on: bool) -> str:

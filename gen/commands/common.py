@@ -19,6 +19,8 @@ OutOption = Annotated[
     Optional[Path],
     typer.Option("--out", help="Output directory [default: out/ beside the settings file]."),
 ]
+
+
 def complete_env(incomplete: str) -> list[str]:
     """--env's values for shell completion: the environments of the settings file found from the
     working directory, and 'all'. Read, not validated; nothing on any problem (a completion
